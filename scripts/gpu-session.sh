@@ -1,0 +1,34 @@
+#!/bin/bash
+# One call on a GPU host: prepare it, build, run every test (GPU tests
+# included), then the benchmarks named in $BENCH (a shell snippet), printing a
+# short summary last.  The host has CUDA, NCCL, Open MPI, HDF5 and GoogleTest
+# but no package registry: Boost.Program_options comes from ../shared/gpu-host
+# (copied to .shared/), and any other missing library from the Debian packages
+# kept in .gpu-debs/ (see docs/gpu-host.md).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+out="${OUT:-/tmp/st-out}"; mkdir -p "$out"
+log="$out/session.log"
+
+flags="$(bash .shared/gpu-host/setup.sh) -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90"
+if [ -d .gpu-debs ]; then
+  prefix=/opt/st-debs
+  for deb in .gpu-debs/*.deb; do dpkg -x "$deb" "$prefix"; done
+  echo "$prefix/usr/lib/x86_64-linux-gnu/openblas-pthread" > /etc/ld.so.conf.d/st-debs.conf
+  echo "$prefix/usr/lib/x86_64-linux-gnu" >> /etc/ld.so.conf.d/st-debs.conf
+  ldconfig
+  flags="$flags -DCMAKE_PREFIX_PATH=$prefix/usr"
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+
+start=$(date +%s)
+SKIP_DEPS=1 BUILD_DIR=build-gpu CMAKE_ARGS="$flags" bash scripts/test.sh > "$log" 2>&1
+test_rc=$?
+echo "tests: rc=$test_rc in $(( $(date +%s) - start )) s"
+grep -E "tests passed|tests failed|\(Failed\)|\(Skipped\)|Error|error:" "$log" | tail -25
+
+if [ -n "${BENCH:-}" ]; then
+  echo "---- benchmarks"
+  bash -c "$BENCH" 2>&1 | tee "$out/bench.log" | tail -60
+fi
+exit $test_rc
