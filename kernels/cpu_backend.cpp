@@ -1,5 +1,6 @@
 // The CPU backend: fp32 for training, fp64 for gradient checks.
 #include "kernels/backend.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/matmul.h"
 
@@ -56,6 +57,33 @@ struct CpuBackend final : Backend {
     else if (to == D::F16 && from == D::F64) cpu::cast(out.ptr<__half>(), in.ptr<double>(), n);
     else if (to == D::F64 && from == D::F16) cpu::cast(out.ptr<double>(), in.ptr<__half>(), n);
     else ST_FAIL(std::string("no cast from ") + dtype_name(from) + " to " + dtype_name(to));
+  }
+
+  void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv,
+                         const AttentionSpec& spec) override {
+    check_attention_shapes(out, lse, qkv, spec);
+    if (qkv.dtype == DType::F32)
+      cpu::attention_forward(out.ptr<float>(), lse.ptr<float>(), qkv.ptr<float>(), spec);
+    else if (qkv.dtype == DType::F64)
+      cpu::attention_forward(out.ptr<double>(), lse.ptr<double>(), qkv.ptr<double>(), spec);
+    else
+      ST_FAIL(std::string("CPU attention does not take ") + dtype_name(qkv.dtype));
+  }
+
+  void attention_backward(Tensor& d_qkv, const Tensor& d_out, const Tensor& qkv,
+                          const Tensor& out, const Tensor& lse,
+                          const AttentionSpec& spec) override {
+    check_attention_shapes(out, lse, qkv, spec);
+    ST_CHECK(d_qkv.shape == qkv.shape && d_out.shape == out.shape,
+             "attention gradients must have the shapes of qkv and out");
+    if (qkv.dtype == DType::F32)
+      cpu::attention_backward(d_qkv.ptr<float>(), d_out.ptr<float>(), qkv.ptr<float>(),
+                              out.ptr<float>(), lse.ptr<float>(), spec);
+    else if (qkv.dtype == DType::F64)
+      cpu::attention_backward(d_qkv.ptr<double>(), d_out.ptr<double>(), qkv.ptr<double>(),
+                              out.ptr<double>(), lse.ptr<double>(), spec);
+    else
+      ST_FAIL(std::string("CPU attention does not take ") + dtype_name(qkv.dtype));
   }
 };
 
