@@ -8,4 +8,8 @@ void fail_at(const char* file, int line, const std::string& what,
               ": " + detail);
 }
 
+void fail_check(const char* file, int line, const char* condition, const std::string& message) {
+  throw Error(message, std::string(file) + ":" + std::to_string(line) + ": " + condition);
+}
+
 }  // namespace st

@@ -1,0 +1,106 @@
+// Which kernel launches each pattern needs (docs/attention-kernels.md).
+// Launches on one stream run in order, so a launch that accumulates sees
+// everything the earlier ones wrote.
+#include "kernels/cuda/attention.cuh"
+
+#include <cmath>
+
+#include "core/cuda_check.h"
+#include "core/tensor.h"
+#include "kernels/cuda/attention_fused.cuh"
+#include "kernels/cuda/attention_generic.cuh"
+
+namespace st::cuda {
+
+using namespace attn;
+
+namespace {
+
+Geometry geometry(const AttentionSpec& s) {
+  validate(s);
+  ST_CHECK(s.n < (int64_t(1) << 30), "attention: n must be below 2^30 on CUDA");
+  ST_CHECK(s.batch * s.heads <= 65535, "attention: batch * heads must be at most 65535 on CUDA");
+  Geometry g{};
+  g.n = int(s.n), g.heads = int(s.heads);
+  g.l = s.pattern == Pattern::Dense ? 1 : int(s.stride);
+  g.c = int(s.summary), g.slices = int(s.slices);
+  g.pattern = int(s.pattern), g.part = int(s.part);
+  g.qkv_width = s.qkv_width(), g.out_width = s.out_width();
+  g.d = int(s.head_dim_qk);
+  g.scale_log2 = float(M_LOG2E / std::sqrt(double(s.head_dim_qk)));
+  return g;
+}
+
+bool strided_uses(const AttentionSpec& s, int part) {
+  return s.part != (part == 1 ? AttentionPart::Part2 : AttentionPart::Part1);
+}
+
+}  // namespace
+
+bool attention_uses_fused_kernels(const AttentionSpec& s) {
+  return s.head_dim_qk == s.head_dim_v && (s.head_dim_qk == 64 || s.head_dim_qk == 128) &&
+         (s.pattern != Pattern::Fixed || s.stride % kTile == 0);
+}
+
+void attention_forward(__half* out, float* lse, const __half* qkv, const AttentionSpec& s,
+                       cudaStream_t stream) {
+  Geometry g = geometry(s);
+  if (!attention_uses_fused_kernels(s)) {
+    ST_CHECK(s.head_dim_qk <= kGenericMaxHeadDim && s.head_dim_v <= kGenericMaxHeadDim,
+             "attention: CUDA head sizes above 512 are not supported");
+    generic_forward(out, lse, qkv, g, s, stream);
+    return;
+  }
+  Pointers p{};
+  p.qkv = qkv, p.out_w = out, p.lse_w = lse;
+  int batch = int(s.batch);
+  if (s.pattern == Pattern::Dense) {
+    launch_forward(kDense, false, g, batch, p, stream);
+  } else if (s.pattern == Pattern::Fixed) {
+    launch_forward(kFixedQuery, false, g, batch, p, stream);
+  } else {
+    // The column part first; the band then merges its softmax into it.
+    bool column = strided_uses(s, 2), band = strided_uses(s, 1);
+    if (column) launch_forward(kStridedColumn, false, g, batch, p, stream);
+    if (band) launch_forward(kStridedBand, column, g, batch, p, stream);
+  }
+}
+
+void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
+                        const __half* out, const float* lse, const AttentionSpec& s,
+                        cudaStream_t stream) {
+  Geometry g = geometry(s);
+  // Scratch from the caching allocator; the stream orders its later reuse.
+  if (!attention_uses_fused_kernels(s)) {
+    ST_CHECK(s.head_dim_qk <= kGenericMaxHeadDim && s.head_dim_v <= kGenericMaxHeadDim,
+             "attention: CUDA head sizes above 512 are not supported");
+    Tensor dkv = Tensor::empty({s.batch * s.n, s.heads * (s.head_dim_qk + s.head_dim_v)},
+                               DType::F32, Place::Device);
+    generic_backward(d_qkv, dkv.ptr<float>(), d_out, qkv, out, lse, g, s, stream);
+    return;
+  }
+  Tensor delta = Tensor::empty({s.batch, s.heads, s.n}, DType::F32, Place::Device);
+  Pointers p{};
+  p.qkv = qkv, p.out = out, p.d_out = d_out, p.lse = lse, p.delta = delta.ptr<float>();
+  p.d_qkv = d_qkv;
+  int batch = int(s.batch);
+  if (s.pattern == Pattern::Dense) {
+    launch_backward_dq(kDense, false, g, batch, p, stream);
+    launch_backward_dkdv(kDense, false, g, batch, p, stream);
+  } else if (s.pattern == Pattern::Fixed) {
+    // dK/dV: the block part for every key (zeros for part-2 heads), then the
+    // summary keys add what later blocks' queries give them.
+    launch_backward_dq(kFixedQuery, false, g, batch, p, stream);
+    launch_backward_dkdv(kFixedBlock, false, g, batch, p, stream);
+    if (s.part != AttentionPart::Part1)
+      launch_backward_dkdv(kFixedSummary, true, g, batch, p, stream);
+  } else {
+    bool column = strided_uses(s, 2), band = strided_uses(s, 1);
+    if (column) launch_backward_dq(kStridedColumn, false, g, batch, p, stream);
+    if (band) launch_backward_dq(kStridedBand, column, g, batch, p, stream);
+    if (column) launch_backward_dkdv(kStridedColumn, false, g, batch, p, stream);
+    if (band) launch_backward_dkdv(kStridedBand, column, g, batch, p, stream);
+  }
+}
+
+}  // namespace st::cuda

@@ -1,0 +1,182 @@
+// Fused attention forward (flash-style): one thread block per tile of 64
+// queries, 4 warps of 16 queries each; key tiles stream through shared
+// memory two deep (cp.async) while the online softmax keeps the running max
+// and sum in registers.  Nothing of size n^2 is ever stored.
+#include <cmath>
+
+#include "core/cuda_check.h"
+#include "kernels/cuda/attention_fused.cuh"
+#include "kernels/cuda/attention_mma.cuh"
+
+namespace st::cuda::attn {
+
+namespace {
+
+struct FwdArgs {
+  Geometry g;
+  Pointers p;
+  int kind;
+  bool accumulate;
+};
+
+__device__ inline float log_add_exp(float a, float b) {
+  float m = fmaxf(a, b);
+  return m == -INFINITY ? m : m + logf(expf(a - m) + expf(b - m));
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads) forward_kernel(FwdArgs a) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  constexpr int S = kStride<D>;
+  __half* sq = reinterpret_cast<__half*>(smem);
+  __half* sk = sq + kTile * S;      // two buffers
+  __half* sv = sk + 2 * kTile * S;  // two buffers
+  const Geometry& g = a.g;
+  const int b = blockIdx.y / g.heads, h = blockIdx.y % g.heads;
+  const Plan plan = query_plan(Kind(a.kind), g, blockIdx.x, h);
+  if (a.accumulate && plan.nseg == 0) return;
+
+  const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
+  const __half* kbase = base + (g.heads + h) * D;
+  const __half* vbase = base + (2 * g.heads + h) * D;
+  const int ntiles = inner_tiles(plan);
+  auto load_kv = [&](int t) {
+    InnerTile it = inner_tile(plan, t);
+    const Seg s = pick(plan, it.seg);
+    load_tile<D>(sk + (t % 2) * kTile * S, kbase, g.qkv_width, s, g, it.e0);
+    load_tile<D>(sv + (t % 2) * kTile * S, vbase, g.qkv_width, s, g, it.e0);
+  };
+  load_tile<D>(sq, base + h * D, g.qkv_width, plan.rows, g, 0);
+  if (ntiles > 0) load_kv(0);
+  cp_async_commit();
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
+  const int qpos[2] = {seg_pos(plan.rows, g, row[0]), seg_pos(plan.rows, g, row[1])};
+  const int imin = seg_pos(plan.rows, g, 0), imax = seg_pos(plan.rows, g, plan.rows.count - 1);
+
+  float m[2] = {-INFINITY, -INFINITY}, sum[2] = {0, 0};
+  float o[D / 8][4];
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0;
+  uint32_t qf[D / 16][4];
+
+  for (int t = 0; t < ntiles; ++t) {
+    if (t + 1 < ntiles) load_kv(t + 1);  // the buffer read in step t - 1
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+    if (t == 0)
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) load_a<D>(qf[kk], sq, warp * 16, kk);
+    const __half* k_tile = sk + (t % 2) * kTile * S;
+    const __half* v_tile = sv + (t % 2) * kTile * S;
+
+    float s[kTile / 8][4];
+#pragma unroll
+    for (int j = 0; j < kTile / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0;
+    gemm_abt<D>(s, qf, k_tile);
+
+    InnerTile it = inner_tile(plan, t);
+    const Seg seg = pick(plan, it.seg);
+    int valid = min(kTile, seg.count - it.e0);
+    bool full = valid == kTile &&
+                all_allowed(seg.rel, imin, imax, seg_pos(seg, g, it.e0),
+                            seg_pos(seg, g, it.e0 + kTile - 1), g.l);
+    if (!full) apply_mask(s, seg, g, it.e0, qpos, false);
+
+    // Online softmax in base 2: scores scaled by log2(e) / sqrt(d).
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kTile / 8; ++j) {
+        s[j][2 * r] *= g.scale_log2, s[j][2 * r + 1] *= g.scale_log2;
+        mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+      }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+      float m_new = fmaxf(m[r], mx);
+      float m_use = m_new == -INFINITY ? 0.f : m_new;  // a row with nothing allowed yet
+      float corr = fast_exp2(m[r] - m_use), rs = 0;
+#pragma unroll
+      for (int j = 0; j < kTile / 8; ++j) {
+        s[j][2 * r] = fast_exp2(s[j][2 * r] - m_use);
+        s[j][2 * r + 1] = fast_exp2(s[j][2 * r + 1] - m_use);
+        rs += s[j][2 * r] + s[j][2 * r + 1];
+      }
+      sum[r] = sum[r] * corr + rs;
+      m[r] = m_new;
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) o[j][2 * r] *= corr, o[j][2 * r + 1] *= corr;
+    }
+    uint32_t pf[kTile / 16][4];
+    pack_a(pf, s);
+    gemm_pb<D>(o, pf, v_tile);
+    __syncthreads();  // this buffer is refilled in step t + 1
+  }
+  cp_async_wait<0>();
+
+  const int t4 = lane % 4;
+  float* lse_row[2];
+  float old_lse[2];  // accumulate: the earlier launch's lse, read before any lane writes
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    sum[r] += __shfl_xor_sync(0xffffffff, sum[r], 1);
+    sum[r] += __shfl_xor_sync(0xffffffff, sum[r], 2);
+    lse_row[r] = a.p.lse_w + (int64_t(b) * g.heads + h) * g.n + qpos[r];
+    old_lse[r] = a.accumulate && row[r] < plan.rows.count ? *lse_row[r] : -INFINITY;
+  }
+  __syncwarp();
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (row[r] >= plan.rows.count) continue;
+    float lse = sum[r] > 0 ? (m[r] + log2f(sum[r])) * float(M_LN2) : -INFINITY;
+    float w_new = sum[r] > 0 ? 1.f / sum[r] : 0.f, w_old = 0.f;
+    if (a.accumulate) {  // merge with the partial softmax already in out / lse
+      float merged = log_add_exp(old_lse[r], lse);
+      w_old = merged == -INFINITY ? 0.f : expf(old_lse[r] - merged);
+      w_new *= merged == -INFINITY ? 0.f : expf(lse - merged);
+      lse = merged;
+    }
+    __half* out = a.p.out_w + (int64_t(b) * g.n + qpos[r]) * g.out_width + h * D;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      __half2* dst = reinterpret_cast<__half2*>(out + 8 * j + 2 * t4);
+      float2 v = make_float2(o[j][2 * r] * w_new, o[j][2 * r + 1] * w_new);
+      if (a.accumulate) {
+        float2 prev = __half22float2(*dst);
+        v.x += prev.x * w_old, v.y += prev.y * w_old;
+      }
+      *dst = __floats2half2_rn(v.x, v.y);
+    }
+    if (t4 == 0) *lse_row[r] = lse;
+  }
+}
+
+template <int D>
+void launch(const FwdArgs& a, int batch, cudaStream_t stream) {
+  size_t smem = 5 * kTile * kStride<D> * sizeof(__half);
+  static bool ready = [&] {
+    CUDA_CHECK(cudaFuncSetAttribute(forward_kernel<D>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    return true;
+  }();
+  (void)ready;
+  dim3 grid(grid_tiles(Kind(a.kind), a.g), batch * a.g.heads);
+  forward_kernel<D><<<grid, kThreads, smem, stream>>>(a);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace
+
+void launch_forward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
+                    cudaStream_t stream) {
+  FwdArgs a{g, p, kind, accumulate};
+  if (g.d == 64)
+    launch<64>(a, batch, stream);
+  else
+    launch<128>(a, batch, stream);
+}
+
+}  // namespace st::cuda::attn
