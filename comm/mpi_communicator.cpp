@@ -61,15 +61,16 @@ struct MpiCommunicator final : Communicator {
     ST_FAIL(std::string("MPI all-reduce takes fp32, fp64 or fp16, not ") + dtype_name(t.dtype));
   }
 
-  void wait(MPI_Request& request, const char* what) {
+  void wait(MPI_Request& request, const std::string& what,
+            MPI_Status* status = MPI_STATUS_IGNORE) {
     auto start = std::chrono::steady_clock::now();
     for (;;) {
       int done = 0;
-      MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+      MPI_CHECK(MPI_Test(&request, &done, status));
       if (done) return;
-      double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      ST_CHECK(waited < timeout_s, std::string("MPI ") + what + " timed out after " +
-                                       std::to_string(int(timeout_s)) + " s");
+      std::chrono::duration<double> waited = std::chrono::steady_clock::now() - start;
+      ST_CHECK(waited.count() < timeout_s,
+               "MPI " + what + " timed out after " + std::to_string(int(timeout_s)) + " s");
       std::this_thread::yield();
     }
   }
@@ -121,15 +122,7 @@ struct MpiCommunicator final : Communicator {
     MPI_Request request;
     MPI_Status status;
     MPI_CHECK(MPI_Irecv(host.data, int(host.bytes()), MPI_BYTE, peer, 0, comm, &request));
-    auto start = std::chrono::steady_clock::now();
-    for (int done = 0; !done;) {
-      MPI_CHECK(MPI_Test(&request, &done, &status));
-      double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      ST_CHECK(done || waited < timeout_s, "MPI receive from rank " + std::to_string(peer) +
-                                               " timed out after " +
-                                               std::to_string(int(timeout_s)) + " s");
-      if (!done) std::this_thread::yield();
-    }
+    wait(request, "receive from rank " + std::to_string(peer), &status);
     int bytes = 0;
     MPI_CHECK(MPI_Get_count(&status, MPI_BYTE, &bytes));
     ST_CHECK(size_t(bytes) == host.bytes(),

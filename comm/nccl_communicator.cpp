@@ -92,8 +92,8 @@ struct NcclCommunicator final : Communicator {
       if (state != ncclSuccess && state != ncclInProgress)
         abort_with(std::string(what) + " failed: " + ncclGetErrorString(state));
       if (state == ncclSuccess && done()) return;
-      double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (waited > timeout_s)
+      std::chrono::duration<double> waited = std::chrono::steady_clock::now() - start;
+      if (waited.count() > timeout_s)
         abort_with(std::string(what) + " timed out after " + std::to_string(int(timeout_s)) + " s");
       std::this_thread::yield();
     }

@@ -53,14 +53,17 @@ __global__ void layernorm_forward_kernel(T* out, float* mean, float* rstd, const
 // for its lanes' columns in its own slice of shared memory (no two threads
 // touch one address), the block then adds its warps in order and writes one
 // partial row [2C] per block; layernorm_params_grad_kernel adds the blocks.
+// The slice is stored element-major, column c at (c % 8) * chunks + c / 8, so
+// that the 32 lanes, each adding element j of its own chunk, hit 32 banks.
 template <class T>
 __global__ void layernorm_backward_kernel(T* d_in, float* partial, const T* d_out, const T* in,
                                           const float* mean, const float* rstd, const T* gamma,
                                           int64_t rows, int C, bool vec) {
-  extern __shared__ float shared[];  // [warps][2C]
+  extern __shared__ float shared[];  // [warps][2][8][chunks]
   int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  float* acc = shared + warp * 2 * C;
-  for (int c = lane; c < 2 * C; c += 32) acc[c] = 0.0f;
+  const int chunks = (C + kChunk - 1) / kChunk, slice = 2 * kChunk * chunks;
+  float* acc = shared + warp * slice;
+  for (int i = lane; i < slice; i += 32) acc[i] = 0.0f;
   __syncwarp();
   for (int64_t row = blockIdx.x * int64_t(warps) + warp; row < rows;
        row += int64_t(gridDim.x) * warps) {
@@ -77,7 +80,8 @@ __global__ void layernorm_backward_kernel(T* d_in, float* partial, const T* d_ou
         float xhat = (v[j] - m) * r;
         sum_dn += d[j] * g[j];
         sum_dn_xhat += d[j] * g[j] * xhat;
-        if (c + j < C) acc[c + j] += d[j] * xhat, acc[C + c + j] += d[j];
+        float* a = acc + j * chunks + c / kChunk;
+        if (c + j < C) a[0] += d[j] * xhat, a[kChunk * chunks] += d[j];
       }
     }
     float mean_dn = warp_sum(sum_dn) / C, mean_dn_xhat = warp_sum(sum_dn_xhat) / C;
@@ -97,8 +101,10 @@ __global__ void layernorm_backward_kernel(T* d_in, float* partial, const T* d_ou
   }
   __syncthreads();
   for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) {
+    int col = c < C ? c : c - C, at = (c < C ? 0 : kChunk * chunks) + (col % kChunk) * chunks +
+                                      col / kChunk;
     float s = 0;
-    for (int w = 0; w < warps; ++w) s += shared[w * 2 * C + c];
+    for (int w = 0; w < warps; ++w) s += shared[w * slice + at];
     partial[blockIdx.x * int64_t(2 * C) + c] = s;
   }
 }
@@ -144,12 +150,14 @@ void layernorm_backward(T* d_in, void* d_gamma, void* d_beta, bool grad_half, co
                         int64_t rows, int channels, cudaStream_t stream) {
   if (rows == 0) return;
   const int C = channels;
-  // Each warp needs 2C floats of shared memory; stay within the default 48 KB.
-  int warps = int(48 * 1024 / (2 * C * sizeof(float)));
+  // Each warp needs 2C floats (rounded up to whole chunks) of shared memory;
+  // stay within the default 48 KB.
+  const size_t slice_bytes = 2 * kChunk * size_t((C + kChunk - 1) / kChunk) * sizeof(float);
+  int warps = int(48 * 1024 / slice_bytes);
   ST_CHECK(warps >= 1, "layernorm_backward: " + std::to_string(C) +
                            " channels need more shared memory than a block has");
   warps = warps < kWarps ? warps : kWarps;
-  size_t smem = size_t(warps) * 2 * C * sizeof(float);
+  size_t smem = warps * slice_bytes;
   int per_sm = 0, device = 0, sms = 0;
   CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
       &per_sm, layernorm_backward_kernel<T>, warps * 32, smem));

@@ -1,13 +1,12 @@
 // Start-up and communicators under mpirun -np 4: the P x D grid, the groups,
 // and every operation of the MPI communicator (the NCCL one where a GPU is).
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "comm/communicator.h"
 #include "comm/context.h"
-#include <cuda_runtime.h>
-
 #include "core/mpi_check.h"
 #include "tests/gpu_test.h"
 
