@@ -39,7 +39,7 @@ void check_activation(const Tensor& t, const char* op) {
 }
 
 void check_same(const Tensor& a, const Tensor& b, const char* op) {
-  check_device(b);
+  check_device(a), check_device(b);
   ST_CHECK(a.dtype == b.dtype && a.numel() == b.numel(),
            std::string(op) + ": operands differ in dtype or size (" + dtype_name(a.dtype) +
                shape_string(a.shape) + " vs " + dtype_name(b.dtype) + shape_string(b.shape) + ")");

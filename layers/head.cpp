@@ -21,6 +21,7 @@ double forward_loss(Backend& b, const Head& head, HeadActs& acts, const Tensor& 
   b.softmax_cross_entropy(losses, acts.d_logits, logits, targets.reshape({rows}),
                           float(grad_scale * to_bits / double(rows)));
   Tensor host = to_place(losses, Place::Host);
+  acts.losses = host;
   double sum = 0;
   for (int64_t t = 0; t < rows; ++t)
     sum += host.dtype == DType::F64 ? host.ptr<double>()[t] : double(host.ptr<float>()[t]);

@@ -17,6 +17,7 @@ struct HeadActs {
   Tensor in;
   LayerNormActs ln;
   Tensor d_logits;  // empty when no gradient was asked for
+  Tensor losses;    // host, each row's loss in nats (evaluation skips rows' scored prefixes)
 };
 
 // The mean loss over the rows of `in` in bits per byte.  With grad_scale

@@ -80,6 +80,8 @@ class Decoder {
   Tensor params_;
   std::vector<ParamInfo> infos_;
   int64_t batch_, position_ = 0;
+  std::vector<const float*> embed_tables_;  // token, row, column (, channel)
+  const float *head_ln_w_, *head_ln_b_, *head_out_w_;
   std::vector<BlockWeights> blocks_;
   std::vector<KeyCache> caches_;  // [batch, layers, heads]
   // Per-step activations, one row per sequence.

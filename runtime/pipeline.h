@@ -88,6 +88,9 @@ class PipelineEngine {
                  Communicator& data, const EngineOptions& options);
 
   StepResult train_step(const std::vector<MicroBatch>& micro_batches, float loss_scale = 1.0f);
+  // Steps already taken, which key the dropout masks: a resumed run sets it
+  // so that its masks continue the uninterrupted run's sequence.
+  void set_step(uint64_t step) { step_ = step; }
 
   // The gradient buckets, as [begin, end) element ranges of model.grads, in
   // the order they become final.

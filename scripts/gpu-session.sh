@@ -23,6 +23,9 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 
 start=$(date +%s)
+# Always a clean build: the host keeps build-gpu between calls of a warm
+# machine, and copied sources may carry times older than its objects.
+rm -rf build-gpu
 if [ -n "${TARGETS:-}" ]; then
   # Only some targets and the tests matching $TESTS (a ctest -R regex).
   # shellcheck disable=SC2086

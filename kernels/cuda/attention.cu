@@ -80,27 +80,26 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
     return;
   }
   Tensor delta = Tensor::empty({s.batch, s.heads, s.n}, DType::F32, Place::Device);
+  Tensor dq_acc = Tensor::empty({s.batch * s.n, s.heads * s.head_dim_qk}, DType::F32,
+                                Place::Device);
   Pointers p{};
   p.qkv = qkv, p.out = out, p.d_out = d_out, p.lse = lse, p.delta = delta.ptr<float>();
-  p.d_qkv = d_qkv;
+  p.dq_acc = dq_acc.ptr<float>(), p.d_qkv = d_qkv;
   int batch = int(s.batch);
+  launch_backward_prologue(g, batch, p, stream);
   if (s.pattern == Pattern::Dense) {
-    launch_backward_dq(kDense, false, g, batch, p, stream);
-    launch_backward_dkdv(kDense, false, g, batch, p, stream);
+    launch_backward(kDense, false, g, batch, p, stream);
   } else if (s.pattern == Pattern::Fixed) {
-    // dK/dV: the block part for every key (zeros for part-2 heads), then the
+    // The block part for every key (zeros for part-2 heads), then the
     // summary keys add what later blocks' queries give them.
-    launch_backward_dq(kFixedQuery, false, g, batch, p, stream);
-    launch_backward_dkdv(kFixedBlock, false, g, batch, p, stream);
-    if (s.part != AttentionPart::Part1)
-      launch_backward_dkdv(kFixedSummary, true, g, batch, p, stream);
+    launch_backward(kFixedBlock, false, g, batch, p, stream);
+    if (s.part != AttentionPart::Part1) launch_backward(kFixedSummary, true, g, batch, p, stream);
   } else {
     bool column = strided_uses(s, 2), band = strided_uses(s, 1);
-    if (column) launch_backward_dq(kStridedColumn, false, g, batch, p, stream);
-    if (band) launch_backward_dq(kStridedBand, column, g, batch, p, stream);
-    if (column) launch_backward_dkdv(kStridedColumn, false, g, batch, p, stream);
-    if (band) launch_backward_dkdv(kStridedBand, column, g, batch, p, stream);
+    if (column) launch_backward(kStridedColumn, false, g, batch, p, stream);
+    if (band) launch_backward(kStridedBand, column, g, batch, p, stream);
   }
+  launch_backward_epilogue(g, batch, p, stream);
 }
 
 }  // namespace st::cuda

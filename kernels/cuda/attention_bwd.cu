@@ -1,10 +1,13 @@
-// Fused attention backward, in two kernels that each own their outputs, so
-// nothing needs atomics and the result is deterministic:
-//  - dQ: query-major like the forward; recomputes P from the saved lse,
-//    dS = P (dO V^T - delta), dQ = scale dS K; also writes delta = rowsum(dO O).
-//  - dK/dV: key-major; for each tile of queries that attends the keys,
-//    dV += P^T dO and dK += scale dS^T Q.
-// Recomputing P in both costs 7 tile products per tile pair instead of 5.
+// Fused attention backward in one key-major pass (FlashAttention-2 style):
+// a thread block owns a tile of 64 keys and, for each tile of queries that
+// attends them, recomputes P^T from the saved lse, then
+//   dV += P^T dO,  dS^T = P^T (V dO^T - delta),  dK += scale dS^T Q,
+//   dQ += scale dS K  (fp32 atomics into a scratch accumulator),
+// 5 tile products per tile pair.  dK and dV have one owner each; dQ rows get
+// contributions from every key tile that their queries attend, in no fixed
+// order, so dQ can differ from run to run by fp32 rounding.  Two row-wise
+// kernels frame the pass: before, delta = rowsum(dO O) and a zeroed dQ
+// accumulator; after, dQ scaled and rounded to fp16 into d_qkv.
 #include <cmath>
 
 #include "core/cuda_check.h"
@@ -27,142 +30,55 @@ __device__ inline float lse_base2(float lse) {
   return lse == -INFINITY ? INFINITY : lse * float(M_LOG2E);
 }
 
+// One thread per 8 consecutive elements of an [rows, heads * D] array; the
+// D / 8 threads of one (row, head) are consecutive lanes of a warp.
 template <int D>
-__global__ void __launch_bounds__(kThreads) dq_kernel(BwdArgs a) {
-  extern __shared__ __align__(16) unsigned char smem[];
-  constexpr int S = kStride<D>;
-  __half* sq = reinterpret_cast<__half*>(smem);
-  __half* sdo = sq + kTile * S;
-  __half* sk = sdo + kTile * S;     // two buffers
-  __half* sv = sk + 2 * kTile * S;  // two buffers
-  float* sdelta = reinterpret_cast<float*>(sv + 2 * kTile * S);
-  const Geometry& g = a.g;
-  const int b = blockIdx.y / g.heads, h = blockIdx.y % g.heads;
-  const Plan plan = query_plan(Kind(a.kind), g, blockIdx.x, h);
-  if (a.accumulate && plan.nseg == 0) return;
-
-  const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
-  const __half* kbase = base + (g.heads + h) * D;
-  const __half* vbase = base + (2 * g.heads + h) * D;
-  const int64_t orow = int64_t(b) * g.n * g.out_width + h * D;
-  const int ntiles = inner_tiles(plan);
-  auto load_kv = [&](int t) {
-    InnerTile it = inner_tile(plan, t);
-    const Seg s = pick(plan, it.seg);
-    load_tile<D>(sk + (t % 2) * kTile * S, kbase, g.qkv_width, s, g, it.e0);
-    load_tile<D>(sv + (t % 2) * kTile * S, vbase, g.qkv_width, s, g, it.e0);
-  };
-  load_tile<D>(sq, base + h * D, g.qkv_width, plan.rows, g, 0);
-  load_tile<D>(sdo, a.p.d_out + orow, g.out_width, plan.rows, g, 0);
-  if (ntiles > 0) load_kv(0);
-  cp_async_commit();
-
-  // delta of each query row: two threads a row, half the columns each.
-  {
-    int r = threadIdx.x / 2, half = threadIdx.x % 2;
-    float d = 0;
-    if (r < plan.rows.count) {
-      int64_t off = orow + int64_t(seg_pos(plan.rows, g, r)) * g.out_width + half * (D / 2);
+__global__ void delta_kernel(Geometry g, int64_t chunks, const __half* out,
+                             const __half* d_out, float* delta, float* dq_acc) {
+  int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  bool ok = x < chunks;
+  float d = 0;
+  if (ok) {
+    uint4 u = reinterpret_cast<const uint4*>(out)[x];
+    uint4 v = reinterpret_cast<const uint4*>(d_out)[x];
+    const __half2* u2 = reinterpret_cast<const __half2*>(&u);
+    const __half2* v2 = reinterpret_cast<const __half2*>(&v);
 #pragma unroll
-      for (int c = 0; c < D / 2; c += 8) {
-        uint4 x = *reinterpret_cast<const uint4*>(a.p.d_out + off + c);
-        uint4 y = *reinterpret_cast<const uint4*>(a.p.out + off + c);
-        const __half2* x2 = reinterpret_cast<const __half2*>(&x);
-        const __half2* y2 = reinterpret_cast<const __half2*>(&y);
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          float2 fx = __half22float2(x2[k]), fy = __half22float2(y2[k]);
-          d += fx.x * fy.x + fx.y * fy.y;
-        }
-      }
+    for (int k = 0; k < 4; ++k) {
+      float2 a = __half22float2(u2[k]), b = __half22float2(v2[k]);
+      d += a.x * b.x + a.y * b.y;
     }
-    d += __shfl_xor_sync(0xffffffff, d, 1);
-    if (half == 0) {
-      sdelta[r] = d;
-      if (!a.accumulate && r < plan.rows.count)
-        a.p.delta[(int64_t(b) * g.heads + h) * g.n + seg_pos(plan.rows, g, r)] = d;
-    }
+    float4* z = reinterpret_cast<float4*>(dq_acc) + 2 * x;
+    z[0] = z[1] = make_float4(0, 0, 0, 0);
   }
-
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
-  const int qpos[2] = {seg_pos(plan.rows, g, row[0]), seg_pos(plan.rows, g, row[1])};
-  const int imin = seg_pos(plan.rows, g, 0), imax = seg_pos(plan.rows, g, plan.rows.count - 1);
-  float lse2[2], delta[2];
 #pragma unroll
-  for (int r = 0; r < 2; ++r)
-    lse2[r] = row[r] < plan.rows.count
-                  ? lse_base2(a.p.lse[(int64_t(b) * g.heads + h) * g.n + qpos[r]])
-                  : INFINITY;
-
-  float dq[D / 8][4];
-#pragma unroll
-  for (int j = 0; j < D / 8; ++j) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0;
-  uint32_t qf[D / 16][4];
-
-  for (int t = 0; t < ntiles; ++t) {
-    if (t + 1 < ntiles) load_kv(t + 1);
-    cp_async_commit();
-    cp_async_wait<1>();
-    __syncthreads();
-    if (t == 0) {
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) load_a<D>(qf[kk], sq, warp * 16, kk);
-#pragma unroll
-      for (int r = 0; r < 2; ++r) delta[r] = sdelta[row[r]];
-    }
-    const __half* k_tile = sk + (t % 2) * kTile * S;
-    const __half* v_tile = sv + (t % 2) * kTile * S;
-
-    float s[kTile / 8][4], dp[kTile / 8][4];
-#pragma unroll
-    for (int j = 0; j < kTile / 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[j][e] = dp[j][e] = 0;
-    gemm_abt<D>(s, qf, k_tile);
-    InnerTile it = inner_tile(plan, t);
-    const Seg seg = pick(plan, it.seg);
-    int valid = min(kTile, seg.count - it.e0);
-    bool full = valid == kTile &&
-                all_allowed(seg.rel, imin, imax, seg_pos(seg, g, it.e0),
-                            seg_pos(seg, g, it.e0 + kTile - 1), g.l);
-    if (!full) apply_mask(s, seg, g, it.e0, qpos, false);
-    gemm_abt_smem<D>(dp, sdo, warp * 16, v_tile);
-#pragma unroll
-    for (int j = 0; j < kTile / 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float p = fast_exp2(s[j][e] * g.scale_log2 - lse2[e / 2]);
-        s[j][e] = p * (dp[j][e] - delta[e / 2]);  // dS
-      }
-    uint32_t dsf[kTile / 16][4];
-    pack_a(dsf, s);
-    gemm_pb<D>(dq, dsf, k_tile);
-    __syncthreads();
-  }
-  cp_async_wait<0>();
-
-  const float scale = g.scale_log2 * float(M_LN2);
-  const int t4 = lane % 4;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    if (row[r] >= plan.rows.count) continue;
-    __half* dst_row = a.p.d_qkv + (int64_t(b) * g.n + qpos[r]) * g.qkv_width + h * D;
-#pragma unroll
-    for (int j = 0; j < D / 8; ++j) {
-      __half2* dst = reinterpret_cast<__half2*>(dst_row + 8 * j + 2 * t4);
-      float2 v = make_float2(dq[j][2 * r] * scale, dq[j][2 * r + 1] * scale);
-      if (a.accumulate) {
-        float2 prev = __half22float2(*dst);
-        v.x += prev.x, v.y += prev.y;
-      }
-      *dst = __floats2half2_rn(v.x, v.y);
-    }
+  for (int w = 1; w < D / 8; w *= 2) d += __shfl_xor_sync(0xffffffff, d, w);
+  if (ok && x % (D / 8) == 0) {
+    int64_t row = x / (g.heads * D / 8);  // b * n + i
+    int h = int(x / (D / 8) % g.heads);
+    delta[(row / g.n * g.heads + h) * g.n + row % g.n] = d;
   }
 }
 
+// d_qkv's Q columns = scale * dq_acc, rounded to fp16.
 template <int D>
-__global__ void __launch_bounds__(kThreads) dkdv_kernel(BwdArgs a) {
+__global__ void dq_to_half_kernel(Geometry g, int64_t chunks, const float* dq_acc,
+                                  __half* d_qkv) {
+  int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (x >= chunks) return;
+  const float scale = g.scale_log2 * float(M_LN2);
+  const float4* src = reinterpret_cast<const float4*>(dq_acc) + 2 * x;
+  float4 lo = src[0], hi = src[1];
+  __half2 h[4] = {__floats2half2_rn(lo.x * scale, lo.y * scale),
+                  __floats2half2_rn(lo.z * scale, lo.w * scale),
+                  __floats2half2_rn(hi.x * scale, hi.y * scale),
+                  __floats2half2_rn(hi.z * scale, hi.w * scale)};
+  int64_t row = x / (g.heads * D / 8), col = x % (g.heads * D / 8) * 8;
+  *reinterpret_cast<uint4*>(d_qkv + row * g.qkv_width + col) = *reinterpret_cast<uint4*>(h);
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads, kBwdBlocksPerSm<D>) backward_kernel(BwdArgs a) {
   extern __shared__ __align__(16) unsigned char smem[];
   constexpr int S = kStride<D>;
   __half* sk = reinterpret_cast<__half*>(smem);
@@ -171,6 +87,7 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(BwdArgs a) {
   __half* sdo = sq + 2 * kTile * S;  // two buffers
   float* slse = reinterpret_cast<float*>(sdo + 2 * kTile * S);  // two buffers
   float* sdelta = slse + 2 * kTile;                              // two buffers
+  __half* sds = reinterpret_cast<__half*>(sdelta + 2 * kTile);   // dS^T [keys][queries]
   const Geometry& g = a.g;
   const int b = blockIdx.y / g.heads, h = blockIdx.y % g.heads;
   const Plan plan = key_plan(Kind(a.kind), g, blockIdx.x, h);
@@ -225,8 +142,10 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(BwdArgs a) {
     gemm_abt_smem<D>(s, sk, warp * 16, q_tile);
     InnerTile it = inner_tile(plan, t);
     const Seg seg = pick(plan, it.seg);
+    // A partial key tile needs the mask too: its zero-filled rows past the
+    // end would get P^T = exp(-lse), possibly inf in fp16, and dQ adds dS K.
     int valid = min(kTile, seg.count - it.e0);
-    bool full = valid == kTile &&
+    bool full = valid == kTile && plan.rows.count == kTile &&
                 all_allowed(seg.rel, seg_pos(seg, g, it.e0), seg_pos(seg, g, it.e0 + kTile - 1),
                             jmin, jmax, g.l);
     if (!full) apply_mask(s, seg, g, it.e0, kpos, true);
@@ -256,7 +175,39 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(BwdArgs a) {
       }
     pack_a(pf, dp);
     gemm_pb<D>(dk, pf, q_tile);
+
+    // dQ needs all 64 keys of a query row, spread over the four warps: dS^T
+    // goes through shared memory, and each warp then takes 16 queries.
+#pragma unroll
+    for (int kk = 0; kk < kTile / 16; ++kk)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        *reinterpret_cast<uint32_t*>(sds + row[e % 2] * kStride<kTile> + 16 * kk +
+                                     8 * (e / 2) + 2 * t4) = pf[kk][e];
     __syncthreads();
+    uint32_t dsf[kTile / 16][4];  // dS: rows queries, columns keys
+    load_a_trans(dsf, sds, warp * 16);
+    int qrow[2], qvalid = seg.count - it.e0;  // the lane's rows, now as queries
+#pragma unroll
+    for (int r = 0; r < 2; ++r) qrow[r] = row[r] < qvalid ? seg_pos(seg, g, it.e0 + row[r]) : -1;
+    // 64 columns of dQ at a time keeps the extra accumulators to 32 registers.
+#pragma unroll
+    for (int c0 = 0; c0 < D; c0 += 64) {
+      float dq[8][4];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0;
+      gemm_pb<D, 64>(dq, dsf, sk + c0);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        if (qrow[r] < 0) continue;
+        float* dst = a.p.dq_acc + (int64_t(b) * g.n + qrow[r]) * g.heads * D + h * D + c0;
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+          atomicAdd(reinterpret_cast<float2*>(dst + 8 * j + 2 * t4),
+                    make_float2(dq[j][2 * r], dq[j][2 * r + 1]));
+      }
+    }
+    __syncthreads();  // the buffers of step t and sds are refilled in step t + 1
   }
   cp_async_wait<0>();
 
@@ -284,51 +235,56 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(BwdArgs a) {
 }
 
 template <int D>
-void launch_dq(const BwdArgs& a, int batch, cudaStream_t stream) {
-  size_t smem = 6 * kTile * kStride<D> * sizeof(__half) + kTile * sizeof(float);
+void launch_pass(const BwdArgs& a, int batch, cudaStream_t stream) {
+  size_t smem = 6 * kTile * kStride<D> * sizeof(__half) + 4 * kTile * sizeof(float) +
+                kTile * kStride<kTile> * sizeof(__half);
   static bool ready = [&] {
-    CUDA_CHECK(cudaFuncSetAttribute(dq_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    int(smem)));
-    return true;
-  }();
-  (void)ready;
-  dim3 grid(grid_tiles(Kind(a.kind), a.g), batch * a.g.heads);
-  dq_kernel<D><<<grid, kThreads, smem, stream>>>(a);
-  CUDA_CHECK(cudaGetLastError());
-}
-
-template <int D>
-void launch_dkdv(const BwdArgs& a, int batch, cudaStream_t stream) {
-  size_t smem = 6 * kTile * kStride<D> * sizeof(__half) + 4 * kTile * sizeof(float);
-  static bool ready = [&] {
-    CUDA_CHECK(cudaFuncSetAttribute(dkdv_kernel<D>,
+    CUDA_CHECK(cudaFuncSetAttribute(backward_kernel<D>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     return true;
   }();
   (void)ready;
   dim3 grid(grid_tiles(Kind(a.kind), a.g), batch * a.g.heads);
-  dkdv_kernel<D><<<grid, kThreads, smem, stream>>>(a);
+  backward_kernel<D><<<grid, kThreads, smem, stream>>>(a);
   CUDA_CHECK(cudaGetLastError());
 }
 
+// Blocks of 256 threads over the 8-element chunks of [batch * n, heads * D].
+int64_t row_chunks(const Geometry& g, int batch) { return int64_t(batch) * g.n * g.heads * g.d / 8; }
+unsigned row_blocks(int64_t chunks) { return unsigned((chunks + 255) / 256); }
+
 }  // namespace
 
-void launch_backward_dq(Kind kind, bool accumulate, const Geometry& g, int batch,
-                        const Pointers& p, cudaStream_t stream) {
-  BwdArgs a{g, p, kind, accumulate};
+void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p,
+                              cudaStream_t stream) {
+  int64_t chunks = row_chunks(g, batch);
   if (g.d == 64)
-    launch_dq<64>(a, batch, stream);
+    delta_kernel<64><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.out, p.d_out,
+                                                             p.delta, p.dq_acc);
   else
-    launch_dq<128>(a, batch, stream);
+    delta_kernel<128><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.out, p.d_out,
+                                                              p.delta, p.dq_acc);
+  CUDA_CHECK(cudaGetLastError());
 }
 
-void launch_backward_dkdv(Kind kind, bool accumulate, const Geometry& g, int batch,
-                          const Pointers& p, cudaStream_t stream) {
+void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
+                     cudaStream_t stream) {
   BwdArgs a{g, p, kind, accumulate};
   if (g.d == 64)
-    launch_dkdv<64>(a, batch, stream);
+    launch_pass<64>(a, batch, stream);
   else
-    launch_dkdv<128>(a, batch, stream);
+    launch_pass<128>(a, batch, stream);
+}
+
+void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,
+                              cudaStream_t stream) {
+  int64_t chunks = row_chunks(g, batch);
+  if (g.d == 64)
+    dq_to_half_kernel<64><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.dq_acc, p.d_qkv);
+  else
+    dq_to_half_kernel<128><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.dq_acc,
+                                                                   p.d_qkv);
+  CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace st::cuda::attn

@@ -25,7 +25,7 @@ __device__ inline float log_add_exp(float a, float b) {
 }
 
 template <int D>
-__global__ void __launch_bounds__(kThreads) forward_kernel(FwdArgs a) {
+__global__ void __launch_bounds__(kThreads, kFwdBlocksPerSm<D>) forward_kernel(FwdArgs a) {
   extern __shared__ __align__(16) unsigned char smem[];
   constexpr int S = kStride<D>;
   __half* sq = reinterpret_cast<__half*>(smem);

@@ -91,6 +91,17 @@ __device__ inline void load_a(uint32_t* a, const __half* tile, int row0, int kk)
   ldmatrix_x4(a, tile + (row0 + lane % 16) * kStride<D> + kk * 16 + (lane / 16) * 8);
 }
 
+// The same from a tile stored transposed, [64][kStride<64>] with
+// tile[k][row]: the A fragments of rows [row0, row0 + 16) of tile^T, all
+// four 16-wide steps of its k.
+__device__ inline void load_a_trans(uint32_t (*a)[4], const __half* tile, int row0) {
+  int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int kk = 0; kk < kTile / 16; ++kk)
+    ldmatrix_x4_trans(a[kk], tile + (kk * 16 + (lane / 16) * 8 + lane % 8) * kStride<kTile> +
+                                 row0 + ((lane / 8) % 2) * 8);
+}
+
 // acc[16 x 64] += A[16 x D] * B^T where B is a [64][D] tile: S = Q K^T.
 template <int D>
 __device__ inline void gemm_abt(float (*acc)[4], const uint32_t (*a)[4], const __half* b) {
@@ -139,14 +150,15 @@ __device__ inline void pack_a(uint32_t (*a)[4], const float (*p)[4]) {
   }
 }
 
-// acc[16 x D] += P[16 x 64] * B where B is a [64][D] tile: O += P V.
-template <int D>
+// acc[16 x N] += P[16 x 64] * B where B is N columns of a [64][D] tile
+// (b points at the first): O += P V.
+template <int D, int N = D>
 __device__ inline void gemm_pb(float (*acc)[4], const uint32_t (*a)[4], const __half* b) {
   int lane = threadIdx.x % 32;
 #pragma unroll
   for (int kk = 0; kk < kTile / 16; ++kk)
 #pragma unroll
-    for (int dp = 0; dp < D / 16; ++dp) {
+    for (int dp = 0; dp < N / 16; ++dp) {
       uint32_t f[4];
       ldmatrix_x4_trans(f, b + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * kStride<D> +
                                dp * 16 + (lane / 16) * 8);
@@ -158,7 +170,9 @@ __device__ inline void gemm_pb(float (*acc)[4], const uint32_t (*a)[4], const __
 // Sets the elements of a 16 x 64 score fragment whose pair is not allowed
 // (or whose inner index is past the segment) to -inf.  Outer positions of
 // the thread's two rows are pos_row[0..1]; the inner segment starts at e0.
-// key_major swaps the roles: rows are keys, columns queries.
+// key_major swaps the roles: rows are keys, columns queries.  Outer rows
+// past the tile's end extrapolate the segment to positions >= n, so every
+// pair of theirs is masked too.
 __device__ inline void apply_mask(float (*s)[4], const Seg& inner, const Geometry& g, int e0,
                                   const int* pos_row, bool key_major) {
   int t = threadIdx.x % 4, valid = inner.count - e0;

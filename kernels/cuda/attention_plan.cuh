@@ -1,6 +1,6 @@
 // Which tiles a fused attention kernel visits.  A thread block owns one
-// tile of up to 64 "outer" rows (queries in the forward and dQ kernels,
-// keys in the dK/dV kernel) and loops over up to two "inner" segments of
+// tile of up to 64 "outer" rows (queries in the forward kernel, keys in
+// the backward kernel) and loops over up to two "inner" segments of
 // positions (keys, resp. queries).  Each pattern is split into relations
 // whose positions are regular (a run, a column of the [n/l, l] view, or
 // the compact list of summary cells), so that the tiles hold almost only
@@ -16,8 +16,18 @@ namespace st::cuda::attn {
 constexpr int kTile = 64;      // rows of an outer tile, positions of an inner tile
 constexpr int kThreads = 128;  // 4 warps of 16 outer rows each
 
-// What one launch covers.  Query-major launches (forward, dQ) use
-// Dense, FixedQuery, StridedColumn, StridedBand; key-major launches (dK/dV)
+// Thread blocks per SM the kernels are compiled for (__launch_bounds__).
+// The kernels are latency-bound, so warps in flight matter: with d = 64 the
+// register caps this sets (128 forward, 168 backward) cost at most a few
+// bytes of spills and give 16 and 12 warps per SM instead of 12 and 8.
+// With d = 128 the accumulators alone need 128 registers: 2 blocks.
+template <int D>
+constexpr int kFwdBlocksPerSm = D == 64 ? 4 : 2;
+template <int D>
+constexpr int kBwdBlocksPerSm = D == 64 ? 3 : 2;
+
+// What one launch covers.  Query-major launches (forward) use
+// Dense, FixedQuery, StridedColumn, StridedBand; key-major launches (backward)
 // use Dense, FixedBlock, FixedSummary, StridedColumn, StridedBand.
 enum Kind { kDense, kFixedQuery, kFixedBlock, kFixedSummary, kStridedColumn, kStridedBand };
 
@@ -108,6 +118,7 @@ __device__ inline void add_seg(Plan& p, const Seg& s) {
   ++p.nseg;
 }
 
+
 __device__ inline int tiles_of(int count) { return (count + kTile - 1) / kTile; }
 
 // Thread blocks each launch needs.
@@ -126,7 +137,10 @@ __device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h) {
   Plan p;
   int part = head_part(g, h), ntiles = gridDim.x;
   if (kind == kStridedColumn) {
-    int rows = g.n / g.l, xr = ntiles - 1 - x, rt = xr / g.l, col = xr % g.l;
+    // Column-major: the blocks in flight share a few columns, whose keys then
+    // come from L2 (row-major, every block read its column prefix from DRAM).
+    int rows = g.n / g.l, xr = ntiles - 1 - x;
+    int col = xr / tiles_of(rows), rt = xr % tiles_of(rows);
     p.rows = run(rt * kTile * g.l + col, g.l, min(kTile, rows - rt * kTile), kLE);
     if (part != 1) add_seg(p, run(col, g.l, rt * kTile + p.rows.count, part == 0 ? kLT : kLE));
     return p;
@@ -152,8 +166,8 @@ __device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h) {
 __device__ inline Plan key_plan(Kind kind, const Geometry& g, int x, int h) {
   Plan p;
   int part = head_part(g, h);
-  if (kind == kStridedColumn) {
-    int rows = g.n / g.l, rt = x / g.l, col = x % g.l;
+  if (kind == kStridedColumn) {  // column-major as in query_plan; heavy tiles first
+    int rows = g.n / g.l, col = x / tiles_of(rows), rt = x % tiles_of(rows);
     p.rows = run(rt * kTile * g.l + col, g.l, min(kTile, rows - rt * kTile), kLE);
     if (part != 1)
       add_seg(p, run(p.rows.start, g.l, rows - rt * kTile, part == 0 ? kLT : kLE));

@@ -110,12 +110,21 @@ __global__ void layernorm_backward_kernel(T* d_in, float* partial, const T* d_ou
 }
 
 // d_gamma[c] += sum over blocks of partial[b][c], d_beta from partial[b][C + c].
+// A block of 32 x 16 threads takes 32 columns: each row of threads reads 32
+// consecutive floats of every 16th partial row, then the 16 sums are added in
+// order (the same result every run).
+constexpr int kSumRows = 16;
 __global__ void layernorm_params_grad_kernel(void* d_gamma, void* d_beta, bool grad_half,
                                              const float* partial, int blocks, int C) {
-  int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= 2 * C) return;
+  __shared__ float sums[kSumRows][33];
+  int c = blockIdx.x * 32 + threadIdx.x;
   float s = 0;
-  for (int b = 0; b < blocks; ++b) s += partial[int64_t(b) * 2 * C + c];
+  if (c < 2 * C)
+    for (int b = threadIdx.y; b < blocks; b += kSumRows) s += partial[int64_t(b) * 2 * C + c];
+  sums[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y != 0 || c >= 2 * C) return;
+  for (int y = 1; y < kSumRows; ++y) s += sums[y][threadIdx.x];
   void* grad = c < C ? d_gamma : d_beta;
   if (grad == nullptr) return;
   int i = c < C ? c : c - C;
@@ -172,7 +181,7 @@ void layernorm_backward(T* d_in, void* d_gamma, void* d_beta, bool grad_half, co
   layernorm_backward_kernel<<<blocks, warps * 32, smem, stream>>>(
       d_in, partial.ptr<float>(), d_out, in, mean, rstd, gamma, rows, C, vec);
   CUDA_CHECK(cudaGetLastError());
-  layernorm_params_grad_kernel<<<(2 * C + 255) / 256, 256, 0, stream>>>(
+  layernorm_params_grad_kernel<<<(2 * C + 31) / 32, dim3(32, kSumRows), 0, stream>>>(
       d_gamma, d_beta, grad_half, partial.ptr<float>(), blocks, C);
   CUDA_CHECK(cudaGetLastError());
 }

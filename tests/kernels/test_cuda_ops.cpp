@@ -343,5 +343,6 @@ TEST_F(CudaOps, RefusesMismatchedInput) {
   EXPECT_THROW(gpu->linear_forward(out, a, w, none), Error);
   Tensor host = cpu->empty({37, 72}, DType::F32);
   EXPECT_THROW(gpu->gelu_forward(a, host), Error);
+  EXPECT_THROW(gpu->gelu_forward(host, a), Error);
   EXPECT_THROW(gpu->dropout_backward(a, a, 1.0f, 1), Error);
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "kernels/dropout_hash.h"
+#include "layers/model.h"
 #include "layers/params.h"
 #include "tests/random.h"
 
@@ -85,6 +86,24 @@ inline std::vector<int64_t> spread(int64_t size, int64_t count) {
   for (int64_t i = (step * 7 / 13) % size; i < size && int64_t(e.size()) < count; i += step)
     e.push_back(i);
   return e;
+}
+
+// Moves every parameter away from its initial value (the output weight
+// starts at zero, which would leave every other gradient zero).
+inline void randomise_params(Model& model, uint64_t seed) {
+  Tensor host = to_place(model.params, Place::Host);
+  for (const ParamInfo& p : model.param_infos()) {
+    Tensor v = param_view(host, p);
+    Tensor noise = Tensor::empty(v.shape, v.dtype, Place::Host);
+    fill_uniform(noise, seed++, 0.4);
+    for (int64_t i = 0; i < v.numel(); ++i) {
+      double x = v.dtype == DType::F64 ? noise.ptr<double>()[i] : noise.ptr<float>()[i];
+      if (v.dtype == DType::F64) v.ptr<double>()[i] += x;
+      else v.ptr<float>()[i] += float(x);
+    }
+  }
+  copy(model.params, host);
+  model.sync_weights();
 }
 
 }  // namespace st::test

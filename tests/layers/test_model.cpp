@@ -24,24 +24,6 @@ ModelConfig tiny(Pattern p, AttentionMode m) {
   return c;
 }
 
-// Moves every parameter away from its initial value (the output weight
-// starts at zero, which would leave every other gradient zero).
-void randomise(Model& model, uint64_t seed) {
-  Tensor host = to_place(model.params, Place::Host);
-  for (const ParamInfo& p : model.param_infos()) {
-    Tensor v = param_view(host, p);
-    Tensor noise = Tensor::empty(v.shape, v.dtype, Place::Host);
-    fill_uniform(noise, seed++, 0.4);
-    for (int64_t i = 0; i < v.numel(); ++i) {
-      double x = v.dtype == DType::F64 ? noise.ptr<double>()[i] : noise.ptr<float>()[i];
-      if (v.dtype == DType::F64) v.ptr<double>()[i] += x;
-      else v.ptr<float>()[i] += float(x);
-    }
-  }
-  copy(model.params, host);
-  model.sync_weights();
-}
-
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.bytes() == b.bytes() && std::memcmp(a.data, b.data, a.bytes()) == 0;
 }
@@ -71,7 +53,7 @@ TEST(Model, GradientsMatchFiniteDifferencesForEveryPatternAndMode) {
     c.recompute = k.r;
     Model model(c, *cpu, whole_model(c), DType::F64);
     ASSERT_EQ(model.params.data, model.weights.data);  // fp64 on the CPU: one buffer
-    randomise(model, seed += 100);
+    randomise_params(model, seed += 100);
     Tensor tokens = random_bytes({2, c.n}, seed), targets = random_bytes({2, c.n}, seed + 1);
     model.zero_grads();
     double loss0 = model.forward_backward(tokens, targets, 7);
@@ -107,7 +89,7 @@ TEST(Model, RecomputationGivesBitIdenticalGradients) {
     for (Recompute r : {Recompute::None, Recompute::Attention, Recompute::Full}) {
       c.recompute = r;
       Model model(c, *cpu, whole_model(c));
-      randomise(model, 50);
+      randomise_params(model, 50);
       double loss = model.forward_backward(tokens, targets, 3);
       loss += model.forward_backward(tokens, targets, 4);  // accumulates a second micro-batch
       if (r == Recompute::None) {
@@ -127,7 +109,7 @@ TEST(Model, DropoutChangesWithTheStepAndIsOffInEvaluation) {
   ModelConfig c = tiny(Pattern::Fixed, AttentionMode::Merged);
   c.dropout = 0.3;
   Model model(c, *cpu, whole_model(c));
-  randomise(model, 5);
+  randomise_params(model, 5);
   Tensor tokens = random_bytes({2, c.n}, 1), targets = random_bytes({2, c.n}, 2);
   auto train_loss = [&](uint64_t step) {
     Pass pass;
@@ -139,7 +121,7 @@ TEST(Model, DropoutChangesWithTheStepAndIsOffInEvaluation) {
   double eval = model.evaluate(tokens, targets);
   c.dropout = 0;
   Model no_dropout(c, *cpu, whole_model(c));
-  randomise(no_dropout, 5);
+  randomise_params(no_dropout, 5);
   EXPECT_EQ(eval, no_dropout.evaluate(tokens, targets));
   EXPECT_EQ(eval, [&] { Pass p; return no_dropout.forward_loss(p, tokens, targets, 0.0f); }());
 }
@@ -150,7 +132,7 @@ TEST(Model, StagesChainedByHandMatchTheWholeModel) {
   c.layers = 4, c.dropout = 0.1, c.recompute = Recompute::Full;
   Tensor tokens = random_bytes({2, c.n}, 1), targets = random_bytes({2, c.n}, 2);
   Model whole(c, *cpu, whole_model(c));
-  randomise(whole, 9);  // by name below, so the stages get the same values
+  randomise_params(whole, 9);  // by name below, so the stages get the same values
   double whole_loss = whole.forward_backward(tokens, targets, 11);
 
   Model s0(c, *cpu, StageSpec{0, 1, true, false});
@@ -270,7 +252,7 @@ TEST(Model, TwoLayersAtContext16KRunOnTheCpuFollowingNnz) {
   double causal = double(c.n) * double(c.n + 1) / 2;
   EXPECT_LT(double(attention_nnz(spec, 0)) / causal, 0.1);
   Model model(c, *cpu, whole_model(c));
-  randomise(model, 3);
+  randomise_params(model, 3);
   Tensor tokens = random_bytes({1, c.n}, 1), targets = random_bytes({1, c.n}, 2);
   double loss = model.forward_backward(tokens, targets);
   EXPECT_TRUE(std::isfinite(loss));
