@@ -180,44 +180,43 @@ void set_option(TrainOptions& o, const std::string& name, const std::string& val
   ST_FAIL("unknown option '" + name + "'");
 }
 
-#define ST_OPTION_CHECK(cond, msg) ST_CHECK(cond, std::string(msg))
 
 void validate(const TrainOptions& o) {
   auto n = [](int64_t x) { return std::to_string(x); };
   validate(o.model);
-  ST_OPTION_CHECK(!o.data.empty(), "--data is required: the dataset file to train on");
-  ST_OPTION_CHECK(o.steps >= 1, "--steps (" + n(o.steps) + ") must be at least 1");
-  ST_OPTION_CHECK(o.warmup >= 0 && o.warmup <= o.steps,
+  ST_CHECK(!o.data.empty(), "--data is required: the dataset file to train on");
+  ST_CHECK(o.steps >= 1, "--steps (" + n(o.steps) + ") must be at least 1");
+  ST_CHECK(o.warmup >= 0 && o.warmup <= o.steps,
                   "--warmup (" + n(o.warmup) + ") must be between 0 and --steps (" + n(o.steps) + ")");
-  ST_OPTION_CHECK(o.lr > 0, "--lr must be positive");
-  ST_OPTION_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1,
+  ST_CHECK(o.lr > 0, "--lr must be positive");
+  ST_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1,
                   "--beta1 and --beta2 must be in [0, 1)");
-  ST_OPTION_CHECK(o.adam_eps > 0, "--adam-eps must be positive");
-  ST_OPTION_CHECK(o.weight_decay >= 0 && o.clip >= 0, "--weight-decay and --clip must not be negative");
-  ST_OPTION_CHECK(o.final_lr_fraction >= 0 && o.final_lr_fraction <= 1,
+  ST_CHECK(o.adam_eps > 0, "--adam-eps must be positive");
+  ST_CHECK(o.weight_decay >= 0 && o.clip >= 0, "--weight-decay and --clip must not be negative");
+  ST_CHECK(o.final_lr_fraction >= 0 && o.final_lr_fraction <= 1,
                   "--final-lr-fraction must be in [0, 1]");
-  ST_OPTION_CHECK(o.loss_scale >= 1 && o.loss_scale_growth >= 1,
+  ST_CHECK(o.loss_scale >= 1 && o.loss_scale_growth >= 1,
                   "--loss-scale must be at least 1 and --loss-scale-growth positive");
-  ST_OPTION_CHECK(o.pipeline >= 1 && o.data_parallel >= 1 && o.micro_batches >= 1 && o.global_batch >= 1,
+  ST_CHECK(o.pipeline >= 1 && o.data_parallel >= 1 && o.micro_batches >= 1 && o.global_batch >= 1,
                   "--pipeline, --data-parallel, --micro-batches and --global-batch must be at least 1");
-  ST_OPTION_CHECK(o.global_batch % (o.micro_batches * o.data_parallel) == 0,
+  ST_CHECK(o.global_batch % (o.micro_batches * o.data_parallel) == 0,
                   "--global-batch (" + n(o.global_batch) + ") must be a multiple of --micro-batches (" +
                       n(o.micro_batches) + ") x --data-parallel (" + n(o.data_parallel) + ")");
-  ST_OPTION_CHECK(o.pipeline <= o.model.layers, "--pipeline " + n(o.pipeline) + " needs at least " +
+  ST_CHECK(o.pipeline <= o.model.layers, "--pipeline " + n(o.pipeline) + " needs at least " +
                                                     n(o.pipeline) + " layers (--layers is " +
                                                     n(o.model.layers) + ")");
-  ST_OPTION_CHECK(o.device == "cpu" || o.device == "cuda",
+  ST_CHECK(o.device == "cpu" || o.device == "cuda",
                   "--device '" + o.device + "' (expected cpu or cuda)");
   parse_schedule(o.schedule);
-  ST_OPTION_CHECK(o.max_minutes >= 0, "--max-minutes must not be negative");
-  ST_OPTION_CHECK(o.checkpoint_every >= 1 && o.keep >= 1,
+  ST_CHECK(o.max_minutes >= 0, "--max-minutes must not be negative");
+  ST_CHECK(o.checkpoint_every >= 1 && o.keep >= 1,
                   "--checkpoint-every and --keep must be at least 1");
-  ST_OPTION_CHECK(!o.resume || !o.checkpoint_dir.empty(), "--resume needs --checkpoint-dir");
-  ST_OPTION_CHECK(o.checkpoint_dir.empty() || std::filesystem::is_directory(o.checkpoint_dir),
+  ST_CHECK(!o.resume || !o.checkpoint_dir.empty(), "--resume needs --checkpoint-dir");
+  ST_CHECK(o.checkpoint_dir.empty() || std::filesystem::is_directory(o.checkpoint_dir),
                   "--checkpoint-dir '" + o.checkpoint_dir + "' is not an existing folder");
-  ST_OPTION_CHECK(o.eval_every >= 0 && o.eval_batches >= 0 && o.eval_batch >= 1,
+  ST_CHECK(o.eval_every >= 0 && o.eval_batches >= 0 && o.eval_batch >= 1,
                   "--eval-every and --eval-batches must not be negative, --eval-batch at least 1");
-  ST_OPTION_CHECK(o.peak_tflops >= 0, "--peak-tflops must not be negative");
+  ST_CHECK(o.peak_tflops >= 0, "--peak-tflops must not be negative");
 }
 
 static std::string dashed(std::string name) {

@@ -21,14 +21,14 @@ minutes="${DEMO_MINUTES:-8}"
 mkdir -p "$out"
 
 # Fashion-MNIST from Debian's dataset-fashion-mnist: the 60,000 training
-# images make train (55,000) and valid (the last 5,000), the 10,000 test
+# images make train (58,000) and valid (the last 2,000), the 10,000 test
 # images the test split.
 images=/usr/share/datasets/fashion-mnist
 if [ ! -f "$out/fashion.h5" ]; then
   "$bin/st-convert" --kind idx --output "$out/fashion.h5" -q \
     --input "$images/train-images-idx3-ubyte.gz" "$images/t10k-images-idx3-ubyte.gz" \
     --labels "$images/train-labels-idx1-ubyte.gz" "$images/t10k-labels-idx1-ubyte.gz" \
-    --valid-fraction 0.0714286 --test-fraction 0.1428572
+    --valid-fraction 0.0285715 --test-fraction 0.1428572
 fi
 
 if nvidia-smi >/dev/null 2>&1; then
@@ -45,7 +45,8 @@ start=$(date +%s)
 "$bin/st-train" --config configs/fashion-mnist.ini --data "$out/fashion.h5" --device "$device" \
   --max-minutes "$minutes" --checkpoint-dir "$out/checkpoints" --metrics "$out/metrics.jsonl"
 trained=$(( $(date +%s) - start ))
-checkpoint=$(ls "$out"/checkpoints/step-*.h5 | sort | tail -n 1)
+checkpoints=("$out"/checkpoints/step-*.h5)  # zero-padded steps: the glob sorts them
+checkpoint="${checkpoints[-1]}"
 
 echo "demo: evaluating $checkpoint on the test split"
 test_line=$("$bin/st-eval" "$checkpoint" "$out/fashion.h5" --split test --device "$device" --batch 32)
@@ -56,7 +57,10 @@ if [ -x "$bin/st-sample" ]; then
 else
   echo "demo: st-sample is not built (it lands with the sampling work): no sample grid" >&2
 fi
-python3 scripts/plot_metrics.py "$out/metrics.jsonl" "$out/metrics.png"
+# Debian's python3, which has Debian's matplotlib (a pyenv or venv python may not).
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+"$python" scripts/plot_metrics.py "$out/metrics.jsonl" "$out/metrics.png"
 
 echo
 echo "demo: trained for ${trained} s on the $device; $test_line"

@@ -11,4 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/build.sh
 cd "${BUILD_DIR:-build}"
+# Tests run two at a time on a 2-core CI machine, each with OpenMP threads:
+# threads that spin while they wait would steal the other test's cores.
+export OMP_WAIT_POLICY=PASSIVE
 ctest --output-on-failure --parallel "$(nproc)" --timeout 1500

@@ -20,7 +20,8 @@ void attention_forward(__half* out, float* lse, const __half* qkv, const Attenti
                        cudaStream_t stream);
 
 // d_qkv [batch*n, qkv_width] is overwritten; out and lse are the forward's.
-// Scratch comes from the device's caching allocator.
+// Scratch comes from the device's caching allocator.  The fused kernels sum
+// dQ with fp32 atomics, so dQ is not bit-reproducible from run to run.
 void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
                         const __half* out, const float* lse, const AttentionSpec& spec,
                         cudaStream_t stream);

@@ -142,8 +142,10 @@ __global__ void __launch_bounds__(kThreads, kBwdBlocksPerSm<D>) backward_kernel(
     gemm_abt_smem<D>(s, sk, warp * 16, q_tile);
     InnerTile it = inner_tile(plan, t);
     const Seg seg = pick(plan, it.seg);
-    // A partial key tile needs the mask too: its zero-filled rows past the
-    // end would get P^T = exp(-lse), possibly inf in fp16, and dQ adds dS K.
+    // A partial key tile is masked even where its valid keys would not need
+    // it: its zero-filled rows past the end would get P^T = exp(-lse),
+    // possibly inf in fp16, and dQ adds dS K.  (Today's plans put such a
+    // tile only where it meets the diagonal anyway; this keeps it so.)
     int valid = min(kTile, seg.count - it.e0);
     bool full = valid == kTile && plan.rows.count == kTile &&
                 all_allowed(seg.rel, seg_pos(seg, g, it.e0), seg_pos(seg, g, it.e0 + kTile - 1),
@@ -250,7 +252,9 @@ void launch_pass(const BwdArgs& a, int batch, cudaStream_t stream) {
 }
 
 // Blocks of 256 threads over the 8-element chunks of [batch * n, heads * D].
-int64_t row_chunks(const Geometry& g, int batch) { return int64_t(batch) * g.n * g.heads * g.d / 8; }
+int64_t row_chunks(const Geometry& g, int batch) {
+  return int64_t(batch) * g.n * g.heads * g.d / 8;
+}
 unsigned row_blocks(int64_t chunks) { return unsigned((chunks + 255) / 256); }
 
 }  // namespace

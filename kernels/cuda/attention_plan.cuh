@@ -132,7 +132,7 @@ inline int grid_tiles(Kind kind, const Geometry& g) {
 }
 
 // Queries of tile x and the keys they attend.  Heavy tiles get low x so
-// that they start first.
+// that they start first (strided columns: within each column).
 __device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h) {
   Plan p;
   int part = head_part(g, h), ntiles = gridDim.x;

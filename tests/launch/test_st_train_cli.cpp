@@ -253,3 +253,18 @@ TEST_F(StTrain, ProgressMetricsAndStEvalAgree) {
   EXPECT_EQ(attributes["step"], "6");
   EXPECT_EQ(attributes["model.d_model"], "32");
 }
+
+TEST_F(StTrain, MaxMinutesEvaluatesCheckpointsAndExitsCleanly) {
+  // A bound of 0.6 s on a run of a million steps.
+  ProgramRun r = train("--steps 1000000 --warmup 10 --checkpoint-every 100000 --max-minutes 0.01");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  size_t at = r.output.find("--max-minutes 0.01 reached at step ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  long long step = std::stoll(r.output.substr(at + 35));
+  EXPECT_GT(step, 0);
+  EXPECT_LT(step, 1000000);
+  EXPECT_NE(r.output.find("valid (whole split) at step " + std::to_string(step)), std::string::npos);
+  char name[32];
+  std::snprintf(name, sizeof name, "/step-%08lld.h5", step);
+  EXPECT_TRUE(fs::exists(ck + name)) << name;
+}

@@ -26,6 +26,13 @@ struct Runs {
   }
 };
 
+// The bits per byte of the final evaluation in a run's output.
+double final_bits(const std::string& output) {
+  size_t at = output.find("valid (whole split) at step 8: ");
+  EXPECT_NE(at, std::string::npos) << output;
+  return at == std::string::npos ? -1 : std::stod(output.substr(at + 31));
+}
+
 }  // namespace
 
 TEST(StTrainMpi, PipelineAndDataParallelMatchOneProcess) {
@@ -49,6 +56,9 @@ TEST(StTrainMpi, PipelineAndDataParallelMatchOneProcess) {
   double dp_difference = max_relative_difference(runs.dir / "one" + last, runs.dir / "dp" + last);
   std::printf("largest relative difference, 1 process vs 2 replicas: %.3g\n", dp_difference);
   EXPECT_LT(dp_difference, 2e-3);
+  // The final evaluation of the valid split, passed along the pipeline.
+  EXPECT_EQ(final_bits(pipe.output), final_bits(one.output)) << pipe.output;
+  EXPECT_NEAR(final_bits(dp.output), final_bits(one.output), 1e-3) << dp.output;
   EXPECT_NE(pipe.output.find("step 8/8"), std::string::npos) << pipe.output;
   EXPECT_NE(dp.output.find("step 8/8"), std::string::npos) << dp.output;
 
