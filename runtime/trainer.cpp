@@ -600,6 +600,9 @@ void Trainer::train_step() {
   ++steps_run;
   r.grad_norm = check.grad_norm;
   report(r, check.finite, lr, seconds);
+  // Per-stage figures (compute, waiting for neighbours, bubble beside the
+  // schedule's ideal) matter only when there are stages or replicas.
+  if (o.pipeline > 1 || o.data_parallel > 1) log_figures(r, ctx);
 }
 
 void Trainer::metric(const std::string& json) {
