@@ -37,7 +37,7 @@ big="--layers 30 --d-model 512 --heads 8 --d-ff 2048 --n 16384 --pattern fixed -
   run big_data2 2 $big --data-parallel 2 --global-batch 2
   run big_pipe2 2 $big --pipeline 2 --global-batch 8 --micro-batches 8
 }
-tail -3 "$out/pipe2.log" "$out/data2.log"
+tail -n 3 "$out/pipe2.log" "$out/big_pipe2.log"
 python3 - "$out" <<'PY'
 import glob, json, os, statistics, sys
 import h5py, numpy as np
