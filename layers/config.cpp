@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "core/check.h"
+#include "core/text.h"
 
 namespace st {
 
@@ -70,8 +71,7 @@ void validate(const ModelConfig& c) {
 }
 
 std::vector<std::pair<std::string, std::string>> config_fields(const ModelConfig& c) {
-  char dropout[32];
-  std::snprintf(dropout, sizeof dropout, "%.17g", c.dropout);  // round-trips exactly
+  std::string dropout = format_double(c.dropout);  // round-trips exactly
   return {{"layers", str(c.layers)},
           {"d_model", str(c.d_model)},
           {"heads", str(c.heads)},

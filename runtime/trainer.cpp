@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "core/mpi_check.h"
+#include "core/text.h"
 #include "layers/attention.h"
 #include "runtime/checkpoint.h"
 #include "runtime/loss_scaler.h"
@@ -25,16 +26,6 @@ namespace st {
 // ---- options --------------------------------------------------------------
 
 namespace {
-
-// The shortest of %.15g .. %.17g that reads back as exactly x.
-std::string format_double(double x) {
-  char text[32];
-  for (int digits = 15; digits <= 17; ++digits) {
-    std::snprintf(text, sizeof text, "%.*g", digits, x);
-    if (std::strtod(text, nullptr) == x) break;
-  }
-  return text;
-}
 
 int64_t parse_int(const std::string& name, const std::string& value) {
   errno = 0;
