@@ -22,9 +22,15 @@ static void fsync_path(const std::string& path, int flags) {
 }
 
 void replace_file_durably(const std::string& temp, const std::string& final_path) {
-  fsync_path(temp, O_RDONLY);
-  ST_CHECK(std::rename(temp.c_str(), final_path.c_str()) == 0,
-           final_path + ": cannot rename " + temp + " into place: " + std::strerror(errno));
+  try {
+    fsync_path(temp, O_RDONLY);
+    ST_CHECK(std::rename(temp.c_str(), final_path.c_str()) == 0,
+             final_path + ": cannot rename " + temp + " into place: " + std::strerror(errno));
+  } catch (const Error&) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+    throw;
+  }
   std::string folder = std::filesystem::path(final_path).parent_path().string();
   fsync_path(folder.empty() ? "." : folder, O_RDONLY | O_DIRECTORY);
 }

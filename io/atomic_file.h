@@ -8,7 +8,8 @@ namespace st {
 
 // Flushes `temp` to disk, renames it over `final_path`, and flushes the
 // folder so that the rename itself survives a power cut.  Throws st::Error
-// naming the file on any failure (and leaves `final_path` untouched).
+// naming the file on any failure, after removing `temp` (and leaves
+// `final_path` untouched).
 void replace_file_durably(const std::string& temp, const std::string& final_path);
 
 }  // namespace st

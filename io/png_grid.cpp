@@ -54,13 +54,7 @@ void write_png_grid(const std::string& path, const std::vector<std::vector<uint8
     std::filesystem::remove(temp, ignored);
     ST_FAIL(path + ": writing the PNG failed: " + message);
   }
-  try {
-    replace_file_durably(temp, path);
-  } catch (const Error&) {
-    std::error_code ignored;
-    std::filesystem::remove(temp, ignored);
-    throw;
-  }
+  replace_file_durably(temp, path);
 }
 
 }  // namespace st

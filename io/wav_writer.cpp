@@ -39,14 +39,12 @@ void write_wav(const std::string& path, int sample_rate, const std::vector<float
   ST_CHECK(file != nullptr, path + ": cannot write: " + std::strerror(errno));
   bool written = std::fwrite(out.data(), 1, out.size(), file) == out.size();
   written = std::fclose(file) == 0 && written;
-  try {
-    ST_CHECK(written, path + ": writing failed: " + std::strerror(errno));
-    replace_file_durably(temp, path);
-  } catch (const Error&) {
+  if (!written) {
     std::error_code ignored;
     std::filesystem::remove(temp, ignored);
-    throw;
+    ST_FAIL(path + ": writing failed: " + std::strerror(errno));
   }
+  replace_file_durably(temp, path);
 }
 
 }  // namespace st

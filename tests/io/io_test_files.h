@@ -85,4 +85,14 @@ inline std::vector<uint8_t> wav_bytes(int rate, int channels, int bits, const st
   return b;
 }
 
+// The message of the st::Error that `call` throws ("" when it throws none).
+template <class F> std::string error_of(F call) {
+  try {
+    call();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace st::test

@@ -13,16 +13,6 @@
 using namespace st;
 using namespace st::test;
 
-// The message of the st::Error that `call` throws ("" when it throws none).
-template <class F> std::string error_of(F call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(Idx, ReadsPlainAndGzipFilesAlike) {
   TempDir dir;
   std::vector<uint8_t> data = random_bytes(5 * 4 * 3, 1);

@@ -18,15 +18,6 @@ using namespace st::test;
 
 namespace {
 
-template <class F> std::string error_of(F call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // A stream file whose train split holds `bytes` (and a small valid split).
 void make_stream(const TempDir& dir, const std::string& name, const std::vector<uint8_t>& bytes) {
   write_bytes(dir / "train.bin", bytes);
