@@ -112,9 +112,9 @@ struct CudaBackend final : Backend {
                  a.numel() == out.numel(),
              "add operands differ in dtype or size");
     if (out.dtype == DType::F32)
-      cuda::add_f32(out.ptr<float>(), a.ptr<float>(), b.ptr<float>(), out.numel(), stream);
+      cuda::add(out.ptr<float>(), a.ptr<float>(), b.ptr<float>(), out.numel(), stream);
     else if (out.dtype == DType::F16)
-      cuda::add_f16(out.ptr<__half>(), a.ptr<__half>(), b.ptr<__half>(), out.numel(), stream);
+      cuda::add(out.ptr<__half>(), a.ptr<__half>(), b.ptr<__half>(), out.numel(), stream);
     else
       ST_FAIL(std::string("CUDA add does not take ") + dtype_name(out.dtype));
   }
@@ -126,9 +126,9 @@ struct CudaBackend final : Backend {
       CUDA_CHECK(cudaMemcpyAsync(out.data, in.data, in.bytes(), cudaMemcpyDeviceToDevice,
                                  stream));
     } else if (out.dtype == DType::F16 && in.dtype == DType::F32) {
-      cuda::cast_f32_to_f16(out.ptr<__half>(), in.ptr<float>(), in.numel(), stream);
+      cuda::cast(out.ptr<__half>(), in.ptr<float>(), in.numel(), stream);
     } else if (out.dtype == DType::F32 && in.dtype == DType::F16) {
-      cuda::cast_f16_to_f32(out.ptr<float>(), in.ptr<__half>(), in.numel(), stream);
+      cuda::cast(out.ptr<float>(), in.ptr<__half>(), in.numel(), stream);
     } else {
       ST_FAIL(std::string("no CUDA cast from ") + dtype_name(in.dtype) + " to " +
               dtype_name(out.dtype));

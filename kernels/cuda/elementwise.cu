@@ -8,35 +8,36 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t count) {
-  int64_t blocks = (count + kThreads - 1) / kThreads;
-  return static_cast<int>(blocks < 65535 * 16 ? blocks : 65535 * 16);
+// Grid-stride loops over chunks of eight: one launch shape serves every size,
+// with 16-byte loads where every pointer allows them.
+template <class T>
+__global__ void add_kernel(T* out, const T* a, const T* b, int64_t count, bool vec) {
+  int64_t step = int64_t(gridDim.x) * blockDim.x * kChunk;
+  for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * kChunk; i < count;
+       i += step) {
+    int valid = int(count - i < kChunk ? count - i : kChunk);
+    float x[kChunk], y[kChunk];
+    load_chunk(x, a + i, valid, vec);
+    load_chunk(y, b + i, valid, vec);
+#pragma unroll
+    for (int j = 0; j < kChunk; ++j) x[j] += y[j];
+    store_chunk(out + i, x, valid, vec);
+  }
 }
 
-// Grid-stride loops: one launch shape serves every size.
-__global__ void add_f32_kernel(float* out, const float* a, const float* b, int64_t count) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
-       i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = a[i] + b[i];
+template <class To, class From>
+__global__ void cast_kernel(To* out, const From* in, int64_t count, bool vec) {
+  int64_t step = int64_t(gridDim.x) * blockDim.x * kChunk;
+  for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * kChunk; i < count;
+       i += step) {
+    int valid = int(count - i < kChunk ? count - i : kChunk);
+    float x[kChunk];
+    load_chunk(x, in + i, valid, vec);
+    store_chunk(out + i, x, valid, vec);
+  }
 }
 
-__global__ void add_f16_kernel(__half* out, const __half* a, const __half* b, int64_t count) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
-       i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = __float2half(__half2float(a[i]) + __half2float(b[i]));
-}
-
-__global__ void cast_f32_to_f16_kernel(__half* out, const float* in, int64_t count) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
-       i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = __float2half(in[i]);
-}
-
-__global__ void cast_f16_to_f32_kernel(float* out, const __half* in, int64_t count) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
-       i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = __half2float(in[i]);
-}
+int chunk_grid(int64_t count) { return grid_for((count + kChunk - 1) / kChunk, kThreads); }
 
 // t *= s, or t = value when is_fill (without reading t), a chunk of eight
 // per thread.
@@ -60,16 +61,14 @@ __global__ void scale_fill_kernel(T* t, int64_t count, float s, float value, boo
 template <class T>
 void scale(T* t, int64_t count, float s, cudaStream_t stream) {
   if (count == 0) return;
-  scale_fill_kernel<<<grid_for((count + kChunk - 1) / kChunk, kThreads), kThreads, 0,
-                      stream>>>(t, count, s, 0.0f, false, aligned16(t));
+  scale_fill_kernel<<<chunk_grid(count), kThreads, 0, stream>>>(t, count, s, 0.0f, false, aligned16(t));
   CUDA_CHECK(cudaGetLastError());
 }
 
 template <class T>
 void fill(T* t, int64_t count, float value, cudaStream_t stream) {
   if (count == 0) return;
-  scale_fill_kernel<<<grid_for((count + kChunk - 1) / kChunk, kThreads), kThreads, 0,
-                      stream>>>(t, count, 1.0f, value, true, aligned16(t));
+  scale_fill_kernel<<<chunk_grid(count), kThreads, 0, stream>>>(t, count, 1.0f, value, true, aligned16(t));
   CUDA_CHECK(cudaGetLastError());
 }
 
@@ -78,29 +77,25 @@ template void scale(__half*, int64_t, float, cudaStream_t);
 template void fill(float*, int64_t, float, cudaStream_t);
 template void fill(__half*, int64_t, float, cudaStream_t);
 
-void add_f32(float* out, const float* a, const float* b, int64_t count, cudaStream_t stream) {
+template <class T>
+void add(T* out, const T* a, const T* b, int64_t count, cudaStream_t stream) {
   if (count == 0) return;
-  add_f32_kernel<<<blocks_for(count), kThreads, 0, stream>>>(out, a, b, count);
+  bool vec = aligned16(out) && aligned16(a) && aligned16(b);
+  add_kernel<<<chunk_grid(count), kThreads, 0, stream>>>(out, a, b, count, vec);
   CUDA_CHECK(cudaGetLastError());
 }
 
-void add_f16(__half* out, const __half* a, const __half* b, int64_t count,
-             cudaStream_t stream) {
+template <class To, class From>
+void cast(To* out, const From* in, int64_t count, cudaStream_t stream) {
   if (count == 0) return;
-  add_f16_kernel<<<blocks_for(count), kThreads, 0, stream>>>(out, a, b, count);
+  bool vec = aligned16(out) && aligned16(in);
+  cast_kernel<<<chunk_grid(count), kThreads, 0, stream>>>(out, in, count, vec);
   CUDA_CHECK(cudaGetLastError());
 }
 
-void cast_f32_to_f16(__half* out, const float* in, int64_t count, cudaStream_t stream) {
-  if (count == 0) return;
-  cast_f32_to_f16_kernel<<<blocks_for(count), kThreads, 0, stream>>>(out, in, count);
-  CUDA_CHECK(cudaGetLastError());
-}
-
-void cast_f16_to_f32(float* out, const __half* in, int64_t count, cudaStream_t stream) {
-  if (count == 0) return;
-  cast_f16_to_f32_kernel<<<blocks_for(count), kThreads, 0, stream>>>(out, in, count);
-  CUDA_CHECK(cudaGetLastError());
-}
+template void add(float*, const float*, const float*, int64_t, cudaStream_t);
+template void add(__half*, const __half*, const __half*, int64_t, cudaStream_t);
+template void cast(__half*, const float*, int64_t, cudaStream_t);
+template void cast(float*, const __half*, int64_t, cudaStream_t);
 
 }  // namespace st::cuda

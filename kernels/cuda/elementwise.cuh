@@ -8,12 +8,12 @@
 
 namespace st::cuda {
 
-void add_f32(float* out, const float* a, const float* b, int64_t count, cudaStream_t stream);
-void add_f16(__half* out, const __half* a, const __half* b, int64_t count,
-             cudaStream_t stream);
-void cast_f32_to_f16(__half* out, const float* in, int64_t count, cudaStream_t stream);
-void cast_f16_to_f32(float* out, const __half* in, int64_t count, cudaStream_t stream);
-// t *= s and t = value, for T = float or __half.
+// For T = float or __half (and casts between the two):
+// out = a + b; out = in converted; t *= s; t = value.
+template <class T>
+void add(T* out, const T* a, const T* b, int64_t count, cudaStream_t stream);
+template <class To, class From>
+void cast(To* out, const From* in, int64_t count, cudaStream_t stream);
 template <class T>
 void scale(T* t, int64_t count, float s, cudaStream_t stream);
 template <class T>
