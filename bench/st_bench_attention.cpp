@@ -3,11 +3,12 @@
 // 2.5 times that backward, docs/attention-patterns.md), the fewest bytes each
 // pass must move and the bandwidth that implies.
 //
-//   st-bench-attention [--json attention_bench.json] [--quick]
+//   st-bench-attention [--json attention_bench.json] [--quick] [--only PATTERN:N:D]
 //
 // Cases: n in {4096, 16384, 65536}, 8 heads of 64 and of 128, batch 1, merged
 // dense causal, fixed (l = 128, c = 32) and strided (l = 128); strided also
-// at n = 262144 and 1048576.  --quick keeps n <= 16384.
+// at n = 262144 and 1048576.  --quick keeps n <= 16384; --only runs one case
+// (e.g. strided:16384:64, for a profiler).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -128,17 +129,29 @@ Result run_case(Pattern p, int64_t n, int64_t d, cudaStream_t stream) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json = "attention_bench.json";
+  std::string json = "attention_bench.json", only;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
       json = argv[++i];
     } else if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
+    } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: st-bench-attention [--json FILE] [--quick]\n");
+      std::fprintf(stderr,
+                   "usage: st-bench-attention [--json FILE] [--quick] [--only PATTERN:N:D]\n");
       return 2;
     }
+  }
+  // One case: PATTERN:N:D, e.g. strided:16384:64.
+  char only_pattern[16] = "";
+  long long only_n = 0, only_d = 0;
+  if (!only.empty() &&
+      (std::sscanf(only.c_str(), "%15[a-z]:%lld:%lld", only_pattern, &only_n, &only_d) != 3 ||
+       (only_d != 64 && only_d != 128) || only_n < 128)) {
+    std::fprintf(stderr, "st-bench-attention: --only wants PATTERN:N:D, e.g. strided:16384:64\n");
+    return 2;
   }
   try {
     cudaDeviceProp prop;
@@ -146,13 +159,21 @@ int main(int argc, char** argv) {
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreate(&stream));
     std::vector<Result> results;
+    if (!only.empty()) {
+      Pattern p = !std::strcmp(only_pattern, "dense")   ? Pattern::Dense
+                  : !std::strcmp(only_pattern, "fixed") ? Pattern::Fixed
+                                                        : Pattern::Strided;
+      ST_CHECK(!std::strcmp(only_pattern, pattern_name(p)),
+               std::string("--only: unknown pattern ") + only_pattern);
+      results.push_back(run_case(p, only_n, only_d, stream));
+    }
     for (int64_t d : {64, 128})
       for (int64_t n : {4096, 16384, 65536}) {
-        if (quick && n > 16384) continue;
+        if ((quick && n > 16384) || !only.empty()) continue;
         for (Pattern p : {Pattern::Dense, Pattern::Fixed, Pattern::Strided})
           results.push_back(run_case(p, n, d, stream));
       }
-    if (!quick)
+    if (!quick && only.empty())
       for (int64_t n : {262144, 1048576})
         for (int64_t d : {64, 128})
           if (n < 1048576 || d == 64) results.push_back(run_case(Pattern::Strided, n, d, stream));

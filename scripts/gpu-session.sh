@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-/tmp/st-out}"; mkdir -p "$out"
 log="$out/session.log"
 
-flags="$(bash .shared/gpu-host/setup.sh) -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90"
+flags="$(bash .shared/gpu-host/setup.sh) -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a"
 if [ -d .gpu-debs ]; then
   prefix=/opt/st-debs
   for deb in .gpu-debs/*.deb; do dpkg -x "$deb" "$prefix"; done

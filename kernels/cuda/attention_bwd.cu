@@ -1,9 +1,12 @@
 // Fused attention backward in one key-major pass (FlashAttention-2 style):
-// a thread block owns a tile of 64 keys and, for each tile of queries that
-// attends them, recomputes P^T from the saved lse, then
+// a thread block of one or two warpgroups owns 64 keys per warpgroup, and
+// for each tile of 64 queries that attends them, recomputes P^T from the
+// saved lse, then
 //   dV += P^T dO,  dS^T = P^T (V dO^T - delta),  dK += scale dS^T Q,
 //   dQ += scale dS K  (fp32 atomics into a scratch accumulator),
-// 5 tile products per tile pair.  dK and dV have one owner each; dQ rows get
+// 5 tile products per tile pair.  Two warpgroups share the query tiles, so
+// dQ's atomics (the L2's atomic throughput bounds long passes) come once per
+// 128 keys, not per 64.  dK and dV have one owner each; dQ rows get
 // contributions from every key tile that their queries attend, in no fixed
 // order, so dQ can differ from run to run by fp32 rounding.  Two row-wise
 // kernels frame the pass: before, delta = rowsum(dO O) and a zeroed dQ
@@ -77,22 +80,35 @@ __global__ void dq_to_half_kernel(Geometry g, int64_t chunks, const float* dq_ac
   *reinterpret_cast<uint4*>(d_qkv + row * g.qkv_width + col) = *reinterpret_cast<uint4*>(h);
 }
 
-template <int D>
-__global__ void __launch_bounds__(kThreads, kBwdBlocksPerSm<D>) backward_kernel(BwdArgs a) {
-  extern __shared__ __align__(16) unsigned char smem[];
-  constexpr int S = kStride<D>;
-  __half* sk = reinterpret_cast<__half*>(smem);
-  __half* sv = sk + kTile * S;
-  __half* sq = sv + kTile * S;       // two buffers
-  __half* sdo = sq + 2 * kTile * S;  // two buffers
-  float* slse = reinterpret_cast<float*>(sdo + 2 * kTile * S);  // two buffers
-  float* sdelta = slse + 2 * kTile;                              // two buffers
-  __half* sds = reinterpret_cast<__half*>(sdelta + 2 * kTile);   // dS^T [keys][queries]
+// Thread blocks per SM: with one warpgroup (about 168 registers a thread)
+// three blocks with d = 64, two with d = 128; with two warpgroups, one.
+template <int D, int WGS>
+constexpr int kBwdBlocksPerSm = WGS == 2 ? 1 : D == 64 ? 3 : 2;
+
+// WGS warpgroups, each owning 64 keys; they share the query tiles.
+template <int D, int WGS>
+__global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
+    backward_kernel(BwdArgs a) {
+  extern __shared__ unsigned char smem_raw[];
+  constexpr int T = kTileElems<D>;
+  __half* sk = reinterpret_cast<__half*>(aligned_smem(smem_raw));  // WGS tiles
+  __half* sv = sk + WGS * T;    // WGS tiles
+  __half* sq = sv + WGS * T;    // two buffers
+  __half* sdo = sq + 2 * T;     // two buffers
+  __half* sds = sdo + 2 * T;    // dS^T [64 WGS keys][64 queries], WGS [64][64] tiles
+  float* slse = reinterpret_cast<float*>(sds + WGS * kTileElems<64>);  // two buffers
+  float* sdelta = slse + 2 * kTile;                                    // two buffers
   const Geometry& g = a.g;
   const int b = blockIdx.y / g.heads, h = blockIdx.y % g.heads;
-  const Plan plan = key_plan(Kind(a.kind), g, blockIdx.x, h);
+  const Plan plan = key_plan(Kind(a.kind), g, blockIdx.x, h, WGS * kTile);
   if (a.accumulate && plan.nseg == 0) return;
+  const int wg = threadIdx.x / kThreads;  // this warpgroup owns keys [64 wg, 64 wg + 64)
+  const Seg keys = warpgroup_rows(plan.rows, wg);
+  __half* my_k = sk + wg * T;
+  __half* my_v = sv + wg * T;
 
+  // With two warpgroups the first loads the query tiles and lse, the second
+  // the dO tiles and delta.
   const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
   const int64_t orow = int64_t(b) * g.n * g.out_width + h * D;
   const int64_t stat = (int64_t(b) * g.heads + h) * g.n;
@@ -101,25 +117,26 @@ __global__ void __launch_bounds__(kThreads, kBwdBlocksPerSm<D>) backward_kernel(
     InnerTile it = inner_tile(plan, t);
     const Seg s = pick(plan, it.seg);
     int buf = t % 2;
-    load_tile<D>(sq + buf * kTile * S, base + h * D, g.qkv_width, s, g, it.e0);
-    load_tile<D>(sdo + buf * kTile * S, a.p.d_out + orow, g.out_width, s, g, it.e0);
-    if (threadIdx.x < kTile) {
-      int e = threadIdx.x;
+    if (wg == 0) load_tile<D>(sq + buf * T, base + h * D, g.qkv_width, s, g, it.e0);
+    if (wg == WGS - 1)
+      load_tile<D>(sdo + buf * T, a.p.d_out + orow, g.out_width, s, g, it.e0);
+    int e = threadIdx.x % kThreads;
+    if (e < kTile) {
       bool ok = e < s.count - it.e0;
       int pos = ok ? seg_pos(s, g, it.e0 + e) : 0;
-      cp_async4(slse + buf * kTile + e, a.p.lse + stat + pos, ok);
-      cp_async4(sdelta + buf * kTile + e, a.p.delta + stat + pos, ok);
+      if (wg == 0) cp_async4(slse + buf * kTile + e, a.p.lse + stat + pos, ok);
+      if (wg == WGS - 1) cp_async4(sdelta + buf * kTile + e, a.p.delta + stat + pos, ok);
     }
   };
-  load_tile<D>(sk, base + (g.heads + h) * D, g.qkv_width, plan.rows, g, 0);
-  load_tile<D>(sv, base + (2 * g.heads + h) * D, g.qkv_width, plan.rows, g, 0);
+  load_tile<D>(my_k, base + (g.heads + h) * D, g.qkv_width, keys, g, 0);
+  load_tile<D>(my_v, base + (2 * g.heads + h) * D, g.qkv_width, keys, g, 0);
   if (ntiles > 0) load_q(0);
   cp_async_commit();
 
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t4 = lane % 4;
+  const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32, t4 = lane % 4;
   const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
-  const int kpos[2] = {seg_pos(plan.rows, g, row[0]), seg_pos(plan.rows, g, row[1])};
-  const int jmin = seg_pos(plan.rows, g, 0), jmax = seg_pos(plan.rows, g, plan.rows.count - 1);
+  const int kpos[2] = {seg_pos(keys, g, row[0]), seg_pos(keys, g, row[1])};
+  const int jmin = seg_pos(keys, g, 0), jmax = seg_pos(keys, g, keys.count - 1);
 
   float dk[D / 8][4], dv[D / 8][4];
 #pragma unroll
@@ -127,19 +144,24 @@ __global__ void __launch_bounds__(kThreads, kBwdBlocksPerSm<D>) backward_kernel(
 #pragma unroll
     for (int e = 0; e < 4; ++e) dk[j][e] = dv[j][e] = 0;
 
+  // (Issuing the next tile's S^T and dP^T before this tile's dQ atomics,
+  // to overlap the two, made ptxas serialize the products: the loop-carried
+  // accumulators.)
   for (int t = 0; t < ntiles; ++t) {
     if (t + 1 < ntiles) load_q(t + 1);
     cp_async_commit();
     cp_async_wait<1>();
+    fence_smem_for_mma();
     __syncthreads();
     const int buf = t % 2;
-    const __half* q_tile = sq + buf * kTile * S;
-    const __half* do_tile = sdo + buf * kTile * S;
+    const __half* q_tile = sq + buf * T;
+    const __half* do_tile = sdo + buf * T;
 
-    float s[kTile / 8][4];  // S^T: rows keys, columns queries
-#pragma unroll
-    for (int j = 0; j < kTile / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0;
-    gemm_abt_smem<D>(s, sk, warp * 16, q_tile);
+    // S^T and dP^T = V dO^T on the tensor cores together; then, while dV and
+    // dK accumulate there, the warps compute dS^T and store it for dQ.
+    float s[kTile / 8][4], dp[kTile / 8][4];  // rows keys, columns queries
+    mma_abt<D>(s, my_k, q_tile);
+    mma_abt<D>(dp, my_v, do_tile);
     InnerTile it = inner_tile(plan, t);
     const Seg seg = pick(plan, it.seg);
     // A partial key tile is masked even where its valid keys would not need
@@ -147,9 +169,11 @@ __global__ void __launch_bounds__(kThreads, kBwdBlocksPerSm<D>) backward_kernel(
     // possibly inf in fp16, and dQ adds dS K.  (Today's plans put such a
     // tile only where it meets the diagonal anyway; this keeps it so.)
     int valid = min(kTile, seg.count - it.e0);
-    bool full = valid == kTile && plan.rows.count == kTile &&
+    bool full = valid == kTile && keys.count == kTile &&
                 all_allowed(seg.rel, seg_pos(seg, g, it.e0), seg_pos(seg, g, it.e0 + kTile - 1),
                             jmin, jmax, g.l);
+    mma_wait<1>();  // S^T
+    fence_acc<kTile / 8>(s);
     if (!full) apply_mask(s, seg, g, it.e0, kpos, true);
 #pragma unroll
     for (int j = 0; j < kTile / 8; ++j)
@@ -157,14 +181,11 @@ __global__ void __launch_bounds__(kThreads, kBwdBlocksPerSm<D>) backward_kernel(
       for (int e = 0; e < 4; ++e)
         s[j][e] = fast_exp2(s[j][e] * g.scale_log2 -
                             lse_base2(slse[buf * kTile + 8 * j + 2 * t4 + e % 2]));  // P^T
-    uint32_t pf[kTile / 16][4];  // P^T in fp16, also used for dS^T: frees registers
+    uint32_t pf[kTile / 16][4];  // P^T in fp16
     pack_a(pf, s);
-    gemm_pb<D>(dv, pf, do_tile);
-
-    float dp[kTile / 8][4];  // dP^T = V dO^T
-#pragma unroll
-    for (int j = 0; j < kTile / 8; ++j) dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0;
-    gemm_abt_smem<D>(dp, sv, warp * 16, do_tile);
+    mma_pb<D>(dv, pf, do_tile);
+    mma_wait<1>();  // dP^T
+    fence_acc<kTile / 8>(dp);
 #pragma unroll
     for (int j = 0; j < kTile / 8; ++j)
 #pragma unroll
@@ -175,48 +196,56 @@ __global__ void __launch_bounds__(kThreads, kBwdBlocksPerSm<D>) backward_kernel(
         dp[j][e] = p.x * (dp[j][e] - d[0]);  // dS^T
         dp[j][e + 1] = p.y * (dp[j][e + 1] - d[1]);
       }
-    pack_a(pf, dp);
-    gemm_pb<D>(dk, pf, q_tile);
+    uint32_t dsf[kTile / 16][4];  // dS^T in fp16
+    pack_a(dsf, dp);
+    mma_pb<D>(dk, dsf, q_tile);
 
-    // dQ needs all 64 keys of a query row, spread over the four warps: dS^T
-    // goes through shared memory, and each warp then takes 16 queries.
+    // dQ needs all keys of a query row, spread over the warps: dS^T goes
+    // through shared memory, and each warpgroup computes D / WGS of dQ's
+    // columns from it (read transposed) and adds them to the accumulator.
 #pragma unroll
     for (int kk = 0; kk < kTile / 16; ++kk)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
-        *reinterpret_cast<uint32_t*>(sds + row[e % 2] * kStride<kTile> + 16 * kk +
-                                     8 * (e / 2) + 2 * t4) = pf[kk][e];
+        *reinterpret_cast<uint32_t*>(sds + wg * kTileElems<64> +
+                                     swizzled(row[e % 2], 16 * kk + 8 * (e / 2) + 2 * t4)) =
+            dsf[kk][e];
+    fence_smem_for_mma();
     __syncthreads();
-    uint32_t dsf[kTile / 16][4];  // dS: rows queries, columns keys
-    load_a_trans(dsf, sds, warp * 16);
-    int qrow[2], qvalid = seg.count - it.e0;  // the lane's rows, now as queries
+    // At most 64 columns at a time: 32 accumulator registers.
+    constexpr int N = D / WGS, CW = N < 64 ? N : 64;  // columns [N wg, N wg + N)
+    const int r = t4 % 2;  // lanes t and t ^ 1 swap halves: even lanes add row g, odd g + 8
+    const bool ok = row[r] < seg.count - it.e0;
+    float* dst = a.p.dq_acc + N * wg + 2 * (t4 - r) + h * D +
+                 (int64_t(b) * g.n + (ok ? seg_pos(seg, g, it.e0 + row[r]) : 0)) * g.heads * D;
 #pragma unroll
-    for (int r = 0; r < 2; ++r) qrow[r] = row[r] < qvalid ? seg_pos(seg, g, it.e0 + row[r]) : -1;
-    // 64 columns of dQ at a time keeps the extra accumulators to 32 registers.
+    for (int c0 = 0; c0 < N; c0 += CW) {
+      float dq[CW / 8][4];
+      mma_atb<D, WGS, CW>(dq, sds, sk, N * wg + c0);
+      mma_wait<0>();  // also dV and dK: P^T and dS^T may be overwritten now
+      fence_acc<CW / 8>(dq);
+      fence_frag(pf);
+      fence_frag(dsf);
 #pragma unroll
-    for (int c0 = 0; c0 < D; c0 += 64) {
-      float dq[8][4];
-#pragma unroll
-      for (int j = 0; j < 8; ++j) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0;
-      gemm_pb<D, 64>(dq, dsf, sk + c0);
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        if (qrow[r] < 0) continue;
-        float* dst = a.p.dq_acc + (int64_t(b) * g.n + qrow[r]) * g.heads * D + h * D + c0;
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-          atomicAdd(reinterpret_cast<float2*>(dst + 8 * j + 2 * t4),
-                    make_float2(dq[j][2 * r], dq[j][2 * r + 1]));
+      for (int j = 0; j < CW / 8; ++j) {
+        float send0 = r ? dq[j][0] : dq[j][2], send1 = r ? dq[j][1] : dq[j][3];
+        float got0 = __shfl_xor_sync(0xffffffff, send0, 1);
+        float got1 = __shfl_xor_sync(0xffffffff, send1, 1);
+        float4 v = r ? make_float4(got0, got1, dq[j][2], dq[j][3])
+                     : make_float4(dq[j][0], dq[j][1], got0, got1);
+        if (ok) atomicAdd(reinterpret_cast<float4*>(dst + c0 + 8 * j), v);
       }
     }
     __syncthreads();  // the buffers of step t and sds are refilled in step t + 1
   }
   cp_async_wait<0>();
+  fence_acc<D / 8>(dk);
+  fence_acc<D / 8>(dv);
 
   const float scale = g.scale_log2 * float(M_LN2);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    if (row[r] >= plan.rows.count) continue;
+    if (row[r] >= keys.count) continue;
     __half* dst_row = a.p.d_qkv + (int64_t(b) * g.n + kpos[r]) * g.qkv_width;
 #pragma unroll
     for (int which = 0; which < 2; ++which) {
@@ -236,19 +265,29 @@ __global__ void __launch_bounds__(kThreads, kBwdBlocksPerSm<D>) backward_kernel(
   }
 }
 
-template <int D>
+template <int D, int WGS>
 void launch_pass(const BwdArgs& a, int batch, cudaStream_t stream) {
-  size_t smem = 6 * kTile * kStride<D> * sizeof(__half) + 4 * kTile * sizeof(float) +
-                kTile * kStride<kTile> * sizeof(__half);
+  size_t smem = ((2 * WGS + 4) * kTileElems<D> + WGS * kTileElems<64>) * sizeof(__half) +
+                4 * kTile * sizeof(float) + kTileAlign;
   static bool ready = [&] {
-    CUDA_CHECK(cudaFuncSetAttribute(backward_kernel<D>,
+    CUDA_CHECK(cudaFuncSetAttribute(backward_kernel<D, WGS>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     return true;
   }();
   (void)ready;
-  dim3 grid(grid_tiles(Kind(a.kind), a.g), batch * a.g.heads);
-  backward_kernel<D><<<grid, kThreads, smem, stream>>>(a);
+  dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile), batch * a.g.heads);
+  backward_kernel<D, WGS><<<grid, WGS * kThreads, smem, stream>>>(a);
   CUDA_CHECK(cudaGetLastError());
+}
+
+// Two warpgroups per block halve the dQ atomics but run one block per SM:
+// they pay where a key tile meets many query tiles (dense and summary keys,
+// long strided columns) and the grid still fills the GPU several times
+// over; short passes run faster with 2 or 3 one-warpgroup blocks per SM.
+// (H100: dense n = 16384 backward 2.62 -> 2.35 ms; fixed n = 16384, whose
+// 256 summary blocks would fill 132 SMs twice, 1.09 -> 1.25 ms.)
+bool wide_backward(Kind kind, const Geometry& g, int batch) {
+  return long_inner_loops(kind, g) && two_warpgroups(kind, g, batch, 4);
 }
 
 // Blocks of 256 threads over the 8-element chunks of [batch * n, heads * D].
@@ -274,10 +313,11 @@ void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p,
 void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
                      cudaStream_t stream) {
   BwdArgs a{g, p, kind, accumulate};
+  bool wide = wide_backward(kind, g, batch);
   if (g.d == 64)
-    launch_pass<64>(a, batch, stream);
+    wide ? launch_pass<64, 2>(a, batch, stream) : launch_pass<64, 1>(a, batch, stream);
   else
-    launch_pass<128>(a, batch, stream);
+    wide ? launch_pass<128, 2>(a, batch, stream) : launch_pass<128, 1>(a, batch, stream);
 }
 
 void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,

@@ -1,7 +1,8 @@
-// Warp-level building blocks of the fused attention kernels: asynchronous
-// tile copies, ldmatrix and the m16n8k16 fp16 tensor-core product with fp32
-// accumulation.  Fragment layouts are those of the PTX ISA for
-// mma.m16n8k16: lane = 4 * g + t holds rows g and g + 8, columns 2t, 2t + 1.
+// Building blocks of the fused attention kernels: swizzled shared-memory
+// tiles filled by asynchronous copies, and the tile products on the tensor
+// cores (fp16 operands, fp32 accumulation).  Fragment layouts are those of
+// the PTX ISA for mma.m16n8k16 (and wgmma's, which repeat them per warp):
+// lane = 4 * g + t holds rows g and g + 8, columns 2t, 2t + 1.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -12,13 +13,29 @@
 
 namespace st::cuda::attn {
 
-// Shared-memory tiles are [64][D + 8] halves: the 16-byte pad puts the 8
-// rows an ldmatrix reads in 8 different bank groups.
+// Shared-memory tiles are [64][D] halves in the 128-byte swizzle of the
+// Hopper tensor cores: a tile is split into 64-column halves of 8 KiB, a
+// row of a half is 128 bytes, and its 16-byte chunk c sits at chunk
+// c ^ (row % 8).  The 8 rows an ldmatrix (or the tensor core) reads then
+// fall in 8 different bank groups, and wgmma reads the tile directly
+// through a descriptor.  Tiles start on 1024-byte boundaries (the swizzle
+// is a function of the address bits).
+constexpr int kTileAlign = 1024;
+
 template <int D>
-constexpr int kStride = D + 8;
+constexpr int kTileElems = kTile * D;
+
+__device__ inline int swizzled(int row, int col) {  // col a multiple of 8, or within a chunk
+  return (col / 64) * (kTile * 64) + row * 64 + (((col % 64) / 8) ^ (row % 8)) * 8 + col % 8;
+}
 
 __device__ inline uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// The dynamic shared memory rounded up to kTileAlign (allocate kTileAlign more).
+__device__ inline unsigned char* aligned_smem(unsigned char* smem) {
+  return smem + (kTileAlign - smem_addr(smem) % kTileAlign) % kTileAlign;
 }
 
 // 16 bytes global -> shared, or zeros where !valid (the source is not read).
@@ -35,6 +52,223 @@ template <int N>
 __device__ inline void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
+
+// Makes this thread's shared-memory writes (stores, cp.async) visible to
+// the tensor cores' reads (the async proxy); a barrier must follow.
+__device__ inline void fence_smem_for_mma() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+__device__ inline uint32_t pack_half2(float lo, float hi) {
+  __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&h);
+}
+
+__device__ inline float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Copies the rows t in [0, 64) of a segment (row t at position
+// seg_pos(s, first + t)) from src (row stride `width` halves) into a tile;
+// rows past s.count are zero-filled.  Eight consecutive threads fill one
+// row's 128 bytes of a half: no bank conflicts.  Called by one warpgroup.
+template <int D>
+__device__ inline void load_tile(__half* dst, const __half* src, int64_t width, const Seg& s,
+                                 const Geometry& g, int first) {
+  constexpr int kChunks = D / 8, kRowStep = kThreads / kChunks;
+  const int valid = s.count - first, r0 = threadIdx.x % kThreads / kChunks;
+  const int col = threadIdx.x % kChunks * 8;
+  SegWalk w = seg_walk(s, g, first + r0);
+#pragma unroll
+  for (int k = 0; k < kTile / kRowStep; ++k) {
+    int r = r0 + k * kRowStep;
+    bool ok = r < valid;
+    cp_async16(dst + swizzled(r, col), src + (ok ? int64_t(w.pos) : 0) * width + col, ok);
+    seg_advance(w, s, g, kRowStep);
+  }
+}
+
+// The accumulator fragments of a 16 x 64 product as fp16 A fragments of
+// the next product (4 steps of 16 along its k).
+__device__ inline void pack_a(uint32_t (*a)[4], const float (*p)[4]) {
+#pragma unroll
+  for (int kk = 0; kk < kTile / 16; ++kk) {
+    a[kk][0] = pack_half2(p[2 * kk][0], p[2 * kk][1]);
+    a[kk][1] = pack_half2(p[2 * kk][2], p[2 * kk][3]);
+    a[kk][2] = pack_half2(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+    a[kk][3] = pack_half2(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Tile products.  Each is a product of the whole thread block (one
+// warpgroup of 4 warps) with a 64-row result; warp w holds rows
+// [16 w, 16 w + 16) in the accumulator layout of mma.m16n8k16, 8 columns
+// per acc[j].  Two implementations with the same results: Hopper's wgmma
+// (built for sm_90a), reading both shared operands straight from the
+// swizzled tiles, and mma.sync with ldmatrix for every other target.
+// With wgmma a product is only issued: its accumulators (and register
+// operands) must not be touched until mma_wait says it has completed.
+// ---------------------------------------------------------------------------
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+// A shared-memory matrix descriptor for the 128-byte swizzle: 8-row groups
+// 1024 bytes apart (the stride byte offset); the leading byte offset is
+// unused by the shapes here (one 64-element swizzle atom per operand row).
+__device__ inline uint64_t smem_desc(const __half* p) {
+  return uint64_t((smem_addr(p) & 0x3FFFF) >> 4) | (uint64_t(1) << 16) |
+         (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+// The same for register operands of products (pack_a fragments): keeps
+// them in their registers until the product that reads them has completed.
+__device__ inline void fence_frag(uint32_t (*a)[4]) {
+#pragma unroll
+  for (int k = 0; k < kTile / 16; ++k)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[k][e])::"memory");
+}
+
+__device__ inline void wgmma_begin() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ inline void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+
+// Waits until at most N of the products issued so far are in flight.
+template <int N>
+__device__ inline void mma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+// Keeps the compiler from moving reads or writes of F accumulator
+// fragments across the asynchronous products (as CUTLASS's
+// warpgroup_fence_operand); call after mma_wait on what it produced.
+template <int F>
+__device__ inline void fence_acc(float (*c)[4]) {
+#pragma unroll
+  for (int j = 0; j < F; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(c[j][e])::"memory");
+}
+
+// c[64 x 64] (+)= A[64 x 16] B[16 x 64], both from shared memory; TA / TB
+// = 1 when the operand is stored M/N-major (transposed) rather than
+// K-major.  Without accumulate c's old values are not read.
+template <int TA, int TB>
+__device__ inline void wgmma_ss(float (*c)[4], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %36, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+      "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+      "%32, %33, p, 1, 1, %34, %35;\n}\n"
+      : "+f"(c[0][0]), "+f"(c[0][1]), "+f"(c[0][2]), "+f"(c[0][3]),
+        "+f"(c[1][0]), "+f"(c[1][1]), "+f"(c[1][2]), "+f"(c[1][3]),
+        "+f"(c[2][0]), "+f"(c[2][1]), "+f"(c[2][2]), "+f"(c[2][3]),
+        "+f"(c[3][0]), "+f"(c[3][1]), "+f"(c[3][2]), "+f"(c[3][3]),
+        "+f"(c[4][0]), "+f"(c[4][1]), "+f"(c[4][2]), "+f"(c[4][3]),
+        "+f"(c[5][0]), "+f"(c[5][1]), "+f"(c[5][2]), "+f"(c[5][3]),
+        "+f"(c[6][0]), "+f"(c[6][1]), "+f"(c[6][2]), "+f"(c[6][3]),
+        "+f"(c[7][0]), "+f"(c[7][1]), "+f"(c[7][2]), "+f"(c[7][3])
+      : "l"(da), "l"(db), "n"(TA), "n"(TB), "r"(int(accumulate)));
+}
+
+// The same with a 64 x 32 result.
+template <int TA, int TB>
+__device__ inline void wgmma_ss_n32(float (*c)[4], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %20, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, "
+      "%16, %17, p, 1, 1, %18, %19;\n}\n"
+      : "+f"(c[0][0]), "+f"(c[0][1]), "+f"(c[0][2]), "+f"(c[0][3]),
+        "+f"(c[1][0]), "+f"(c[1][1]), "+f"(c[1][2]), "+f"(c[1][3]),
+        "+f"(c[2][0]), "+f"(c[2][1]), "+f"(c[2][2]), "+f"(c[2][3]),
+        "+f"(c[3][0]), "+f"(c[3][1]), "+f"(c[3][2]), "+f"(c[3][3])
+      : "l"(da), "l"(db), "n"(TA), "n"(TB), "r"(int(accumulate)));
+}
+
+// The same with A from registers (fragments as for mma.m16n8k16) and B
+// stored N-major.
+__device__ inline void wgmma_rs(float (*c)[4], const uint32_t* a, uint64_t db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+      "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+      "{%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+      : "+f"(c[0][0]), "+f"(c[0][1]), "+f"(c[0][2]), "+f"(c[0][3]),
+        "+f"(c[1][0]), "+f"(c[1][1]), "+f"(c[1][2]), "+f"(c[1][3]),
+        "+f"(c[2][0]), "+f"(c[2][1]), "+f"(c[2][2]), "+f"(c[2][3]),
+        "+f"(c[3][0]), "+f"(c[3][1]), "+f"(c[3][2]), "+f"(c[3][3]),
+        "+f"(c[4][0]), "+f"(c[4][1]), "+f"(c[4][2]), "+f"(c[4][3]),
+        "+f"(c[5][0]), "+f"(c[5][1]), "+f"(c[5][2]), "+f"(c[5][3]),
+        "+f"(c[6][0]), "+f"(c[6][1]), "+f"(c[6][2]), "+f"(c[6][3]),
+        "+f"(c[7][0]), "+f"(c[7][1]), "+f"(c[7][2]), "+f"(c[7][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+
+// acc[64 x 64] = A B^T, A and B [64][D] tiles: S = Q K^T.
+template <int D>
+__device__ inline void mma_abt(float (*acc)[4], const __half* a, const __half* b) {
+  fence_acc<8>(acc);
+  wgmma_begin();
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    int off = (kk / 4) * kTileElems<64> + (kk % 4) * 16;  // 32 bytes along a swizzled row
+    wgmma_ss<0, 0>(acc, smem_desc(a + off), smem_desc(b + off), kk > 0);
+  }
+  wgmma_commit();
+}
+
+// acc[64 x D] += P B, P [64 x 64] in registers (pack_a), B a [64][D] tile:
+// O += P V.
+template <int D>
+__device__ inline void mma_pb(float (*acc)[4], const uint32_t (*p)[4], const __half* b) {
+  fence_acc<D / 8>(acc);
+  wgmma_begin();
+#pragma unroll
+  for (int half = 0; half < D / 64; ++half)
+#pragma unroll
+    for (int kk = 0; kk < kTile / 16; ++kk)
+      wgmma_rs(acc + 8 * half, p[kk], smem_desc(b + half * kTileElems<64> + kk * 16 * 64));
+  wgmma_commit();
+}
+
+// acc[64 x N] = A^T B[:, col, col + N), A KT [64][64] tiles (64 KT rows),
+// B KT [64][D] tiles; N is 32 or 64: dQ = dS K from dS^T, over 64 KT keys.
+// (With N = 32 the columns may start 64 bytes into the swizzled rows: the
+// swizzle is applied to the whole address, as for the K steps of mma_abt.)
+template <int D, int KT, int N>
+__device__ inline void mma_atb(float (*acc)[4], const __half* a, const __half* b, int col) {
+  static_assert(N == 32 || N == 64, "dQ columns per product");
+  const int col_off = (col / 64) * kTileElems<64> + col % 64;
+  fence_acc<N / 8>(acc);
+  wgmma_begin();
+#pragma unroll
+  for (int kk = 0; kk < KT * kTile / 16; ++kk) {
+    uint64_t da = smem_desc(a + (kk / 4) * kTileElems<64> + (kk % 4) * 16 * 64);
+    uint64_t db = smem_desc(b + (kk / 4) * kTileElems<D> + (kk % 4) * 16 * 64 + col_off);
+    if constexpr (N == 64)
+      wgmma_ss<1, 1>(acc, da, db, kk > 0);
+    else
+      wgmma_ss_n32<1, 1>(acc, da, db, kk > 0);
+  }
+  wgmma_commit();
+}
+
+#else  // mma.sync: every product is complete when it returns
+
+template <int N>
+__device__ inline void mma_wait() {}
+template <int F>
+__device__ inline void fence_acc(float (*)[4]) {}
+__device__ inline void fence_frag(uint32_t (*)[4]) {}
 
 __device__ inline void ldmatrix_x4(uint32_t* r, const __half* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -56,139 +290,95 @@ __device__ inline void mma16816(float* c, const uint32_t* a, const uint32_t* b) 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-__device__ inline uint32_t pack_half2(float lo, float hi) {
-  __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&h);
-}
-
-__device__ inline float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// Copies the rows t in [0, 64) of a segment (row t at position
-// seg_pos(s, first + t)) from src (row stride `width` halves) into a tile;
-// rows past s.count are zero-filled.
-template <int D>
-__device__ inline void load_tile(__half* dst, const __half* src, int64_t width, const Seg& s,
-                                 const Geometry& g, int first) {
-  constexpr int kChunks = D / 8;
-  int valid = s.count - first;
-#pragma unroll
-  for (int k = 0; k < kTile * kChunks / kThreads; ++k) {
-    int c = threadIdx.x + k * kThreads, r = c / kChunks, col = (c % kChunks) * 8;
-    bool ok = r < valid;
-    int64_t pos = ok ? seg_pos(s, g, first + r) : 0;
-    cp_async16(dst + r * kStride<D> + col, src + pos * width + col, ok);
-  }
-}
-
-// A fragments of a warp's 16 rows [row0, row0 + 16) x columns [16 kk, 16 kk + 16).
-template <int D>
-__device__ inline void load_a(uint32_t* a, const __half* tile, int row0, int kk) {
-  int lane = threadIdx.x % 32;
-  ldmatrix_x4(a, tile + (row0 + lane % 16) * kStride<D> + kk * 16 + (lane / 16) * 8);
-}
-
-// The same from a tile stored transposed, [64][kStride<64>] with
-// tile[k][row]: the A fragments of rows [row0, row0 + 16) of tile^T, all
-// four 16-wide steps of its k.
-__device__ inline void load_a_trans(uint32_t (*a)[4], const __half* tile, int row0) {
-  int lane = threadIdx.x % 32;
-#pragma unroll
-  for (int kk = 0; kk < kTile / 16; ++kk)
-    ldmatrix_x4_trans(a[kk], tile + (kk * 16 + (lane / 16) * 8 + lane % 8) * kStride<kTile> +
-                                 row0 + ((lane / 8) % 2) * 8);
-}
-
-// acc[16 x 64] += A[16 x D] * B^T where B is a [64][D] tile: S = Q K^T.
-template <int D>
-__device__ inline void gemm_abt(float (*acc)[4], const uint32_t (*a)[4], const __half* b) {
-  int lane = threadIdx.x % 32;
-#pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk)
-#pragma unroll
-    for (int np = 0; np < kTile / 16; ++np) {
-      uint32_t f[4];
-      ldmatrix_x4(f, b + (np * 16 + (lane / 16) * 8 + lane % 8) * kStride<D> + kk * 16 +
-                         ((lane / 8) % 2) * 8);
-      mma16816(acc[2 * np], a[kk], f);
-      mma16816(acc[2 * np + 1], a[kk], f + 2);
-    }
-}
-
-// Same with A read from a shared tile (rows row0 .. row0 + 15).
-template <int D>
-__device__ inline void gemm_abt_smem(float (*acc)[4], const __half* a_tile, int row0,
-                                     const __half* b) {
-  int lane = threadIdx.x % 32;
-#pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) {
-    uint32_t a[4];
-    load_a<D>(a, a_tile, row0, kk);
-#pragma unroll
-    for (int np = 0; np < kTile / 16; ++np) {
-      uint32_t f[4];
-      ldmatrix_x4(f, b + (np * 16 + (lane / 16) * 8 + lane % 8) * kStride<D> + kk * 16 +
-                         ((lane / 8) % 2) * 8);
-      mma16816(acc[2 * np], a, f);
-      mma16816(acc[2 * np + 1], a, f + 2);
-    }
-  }
-}
-
-// The accumulator fragments of a 16 x 64 product as fp16 A fragments of
-// the next product (4 steps of 16 along its k).
-__device__ inline void pack_a(uint32_t (*a)[4], const float (*p)[4]) {
-#pragma unroll
-  for (int kk = 0; kk < kTile / 16; ++kk) {
-    a[kk][0] = pack_half2(p[2 * kk][0], p[2 * kk][1]);
-    a[kk][1] = pack_half2(p[2 * kk][2], p[2 * kk][3]);
-    a[kk][2] = pack_half2(p[2 * kk + 1][0], p[2 * kk + 1][1]);
-    a[kk][3] = pack_half2(p[2 * kk + 1][2], p[2 * kk + 1][3]);
-  }
-}
-
-// acc[16 x N] += P[16 x 64] * B where B is N columns of a [64][D] tile
-// (b points at the first): O += P V.
-template <int D, int N = D>
-__device__ inline void gemm_pb(float (*acc)[4], const uint32_t (*a)[4], const __half* b) {
+// acc[16 x N] += P[16 x 64] B[:, c0, c0 + N), B a [64][D] tile.
+template <int D, int N>
+__device__ inline void warp_pb(float (*acc)[4], const uint32_t (*a)[4], const __half* b,
+                               int c0) {
   int lane = threadIdx.x % 32;
 #pragma unroll
   for (int kk = 0; kk < kTile / 16; ++kk)
 #pragma unroll
     for (int dp = 0; dp < N / 16; ++dp) {
       uint32_t f[4];
-      ldmatrix_x4_trans(f, b + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * kStride<D> +
-                               dp * 16 + (lane / 16) * 8);
+      ldmatrix_x4_trans(f, b + swizzled(kk * 16 + ((lane / 8) % 2) * 8 + lane % 8,
+                                        c0 + dp * 16 + (lane / 16) * 8));
       mma16816(acc[2 * dp], a[kk], f);
       mma16816(acc[2 * dp + 1], a[kk], f + 2);
     }
 }
 
+template <int F>
+__device__ inline void zero(float (*acc)[4]) {
+#pragma unroll
+  for (int j = 0; j < F; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0;
+}
+
+template <int D>
+__device__ inline void mma_abt(float (*acc)[4], const __half* a, const __half* b) {
+  zero<8>(acc);
+  int lane = threadIdx.x % 32, row0 = (threadIdx.x % kThreads / 32) * 16;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    uint32_t af[4];
+    ldmatrix_x4(af, a + swizzled(row0 + lane % 16, kk * 16 + (lane / 16) * 8));
+#pragma unroll
+    for (int np = 0; np < kTile / 16; ++np) {
+      uint32_t f[4];
+      ldmatrix_x4(f, b + swizzled(np * 16 + (lane / 16) * 8 + lane % 8,
+                                  kk * 16 + ((lane / 8) % 2) * 8));
+      mma16816(acc[2 * np], af, f);
+      mma16816(acc[2 * np + 1], af, f + 2);
+    }
+  }
+}
+
+template <int D>
+__device__ inline void mma_pb(float (*acc)[4], const uint32_t (*p)[4], const __half* b) {
+  warp_pb<D, D>(acc, p, b, 0);
+}
+
+template <int D, int KT, int N>
+__device__ inline void mma_atb(float (*acc)[4], const __half* a, const __half* b, int col) {
+  zero<N / 8>(acc);
+  int lane = threadIdx.x % 32, row0 = (threadIdx.x % kThreads / 32) * 16;
+#pragma unroll
+  for (int kt = 0; kt < KT; ++kt) {
+    uint32_t af[kTile / 16][4];  // rows [row0, row0 + 16) of a^T
+#pragma unroll
+    for (int kk = 0; kk < kTile / 16; ++kk)
+      ldmatrix_x4_trans(af[kk], a + kt * kTileElems<64> +
+                                    swizzled(kk * 16 + (lane / 16) * 8 + lane % 8,
+                                             row0 + ((lane / 8) % 2) * 8));
+    warp_pb<D, N>(acc, af, b + kt * kTileElems<D>, col);
+  }
+}
+
+#endif
+
 // Sets the elements of a 16 x 64 score fragment whose pair is not allowed
 // (or whose inner index is past the segment) to -inf.  Outer positions of
 // the thread's two rows are pos_row[0..1]; the inner segment starts at e0.
-// key_major swaps the roles: rows are keys, columns queries.  Outer rows
-// past the tile's end extrapolate the segment to positions >= n, so every
-// pair of theirs is masked too.
+// key_major swaps the roles: rows are keys, columns queries.  Each row's
+// allowed inner positions form one interval (allowed_positions), and the
+// segment's positions grow with the index, so each row keeps one range of
+// columns: two compares per element.
 __device__ inline void apply_mask(float (*s)[4], const Seg& inner, const Geometry& g, int e0,
                                   const int* pos_row, bool key_major) {
-  int t = threadIdx.x % 4, valid = inner.count - e0;
+  int t = threadIdx.x % 4, lo[2], hi[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    Interval x = allowed_positions(inner.rel, pos_row[r], g.l, key_major);
+    lo[r] = first_index_at_least(inner, g, x.lo) - e0;
+    hi[r] = min(first_index_at_least(inner, g, x.hi + 1), inner.count) - 1 - e0;
+  }
 #pragma unroll
   for (int j = 0; j < kTile / 8; ++j)
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       int col = 8 * j + 2 * t + e;
-      bool ok = col < valid;
-      int pos = ok ? seg_pos(inner, g, e0 + col) : 0;
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        bool keep = ok && (key_major ? allowed(inner.rel, pos, pos_row[r], g.l)
-                                     : allowed(inner.rel, pos_row[r], pos, g.l));
-        if (!keep) s[j][2 * r + e] = -INFINITY;
-      }
+      for (int r = 0; r < 2; ++r)
+        if (col < lo[r] || col > hi[r]) s[j][2 * r + e] = -INFINITY;
     }
 }
 

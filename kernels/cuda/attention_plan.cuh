@@ -13,18 +13,9 @@
 
 namespace st::cuda::attn {
 
-constexpr int kTile = 64;      // rows of an outer tile, positions of an inner tile
-constexpr int kThreads = 128;  // 4 warps of 16 outer rows each
+constexpr int kTile = 64;      // rows of a warpgroup's outer tile, positions of an inner tile
+constexpr int kThreads = 128;  // a warpgroup: 4 warps of 16 outer rows each
 
-// Thread blocks per SM the kernels are compiled for (__launch_bounds__).
-// The kernels are latency-bound, so warps in flight matter: with d = 64 the
-// register caps this sets (128 forward, 168 backward) cost at most a few
-// bytes of spills and give 16 and 12 warps per SM instead of 12 and 8.
-// With d = 128 the accumulators alone need 128 registers: 2 blocks.
-template <int D>
-constexpr int kFwdBlocksPerSm = D == 64 ? 4 : 2;
-template <int D>
-constexpr int kBwdBlocksPerSm = D == 64 ? 3 : 2;
 
 // What one launch covers.  Query-major launches (forward) use
 // Dense, FixedQuery, StridedColumn, StridedBand; key-major launches (backward)
@@ -32,8 +23,8 @@ constexpr int kBwdBlocksPerSm = D == 64 ? 3 : 2;
 enum Kind { kDense, kFixedQuery, kFixedBlock, kFixedSummary, kStridedColumn, kStridedBand };
 
 // When key j is allowed for query i, given that the segment already
-// restricts the candidates (same block, same column, summary cells).
-enum Rel { kLE, kLT, kBand, kPrevBlock };
+// restricts the candidates (same column, summary cells).
+enum Rel { kLE, kLT, kBand, kPrevBlock, kBlockLE };
 
 // Positions first + e for e in [0, count): start + e * step, or for the
 // summary cells of one head (e / c) * l + start + e % c.
@@ -63,12 +54,64 @@ __device__ inline int seg_pos(const Seg& s, const Geometry& g, int t) {
   return s.summary ? (e / g.c) * g.l + s.start + e % g.c : s.start + e * s.step;
 }
 
-__device__ inline bool allowed(int rel, int i, int j, int l) {
+// Positions of a segment visited every `stride` indices, with no division
+// per step (load_tile's rows).  cell: the index within a summary block.
+struct SegWalk {
+  int pos, cell;
+};
+__device__ inline SegWalk seg_walk(const Seg& s, const Geometry& g, int t) {
+  int e = s.first + t;
+  return s.summary ? SegWalk{(e / g.c) * g.l + s.start + e % g.c, e % g.c}
+                   : SegWalk{s.start + e * s.step, 0};
+}
+__device__ inline void seg_advance(SegWalk& w, const Seg& s, const Geometry& g, int stride) {
+  if (!s.summary) {
+    w.pos += stride * s.step;
+    return;
+  }
+  w.pos += stride, w.cell += stride;
+  while (w.cell >= g.c) w.cell -= g.c, w.pos += g.l - g.c;
+}
+
+__device__ inline int floor_div(int a, int b) {  // b > 0
+  return a >= 0 ? a / b : -((b - 1 - a) / b);
+}
+
+// The smallest t (relative to s.first, possibly negative or past s.count)
+// with seg_pos(s, g, t) >= x: positions grow with t.
+__device__ inline int first_index_at_least(const Seg& s, const Geometry& g, int x) {
+  if (!s.summary) return floor_div(x - s.start + s.step - 1, s.step) - s.first;
+  // Summary cells below x: whole blocks of c cells, then part of x's block.
+  int below = x <= s.start ? 0
+                           : floor_div(x - 1 - s.start, g.l) * g.c +
+                                 min(g.c, (x - 1 - s.start) % g.l + 1);
+  return below - s.first;
+}
+
+// The inner positions allowed for outer position p under a relation, as
+// one interval [lo, hi] (kFar stands for no bound).  Query-major: p is a
+// query i, the interval holds keys j; key-major: p is a key j, the
+// interval holds queries i.
+constexpr int kFar = 1 << 29;
+struct Interval {
+  int lo, hi;
+};
+
+__device__ inline Interval allowed_positions(int rel, int p, int l, bool key_major) {
+  int block_start = p / l * l;
+  if (!key_major) switch (rel) {
+      case kLE: return {-kFar, p};
+      case kLT: return {-kFar, p - 1};
+      case kBand: return {p - l + 1, p};
+      case kBlockLE: return {block_start, p};
+      default: return {-kFar, block_start - 1};  // kPrevBlock
+    }
   switch (rel) {
-    case kLE: return j <= i;
-    case kLT: return j < i;
-    case kBand: return j <= i && j > i - l;
-    default: return j / l < i / l;
+    case kLE: return {p, kFar};
+    case kLT: return {p + 1, kFar};
+    case kBand: return {p, p + l - 1};
+    case kBlockLE: return {p, block_start + l - 1};
+    default: return {block_start + l, kFar};  // kPrevBlock
   }
 }
 
@@ -79,6 +122,7 @@ __device__ inline bool all_allowed(int rel, int imin, int imax, int jmin, int jm
     case kLE: return jmax <= imin;
     case kLT: return jmax < imin;
     case kBand: return jmax <= imin && jmin > imax - l;
+    case kBlockLE: return jmax <= imin && jmin / l == imax / l;
     default: return jmax / l < imin / l;
   }
 }
@@ -119,63 +163,68 @@ __device__ inline void add_seg(Plan& p, const Seg& s) {
 }
 
 
-__device__ inline int tiles_of(int count) { return (count + kTile - 1) / kTile; }
+__host__ __device__ inline int tiles_of(int count, int tile = kTile) {
+  return (count + tile - 1) / tile;
+}
 
-// Thread blocks each launch needs.
-inline int grid_tiles(Kind kind, const Geometry& g) {
+// Thread blocks each launch needs, for outer tiles of `tile` rows.
+inline int grid_tiles(Kind kind, const Geometry& g, int tile) {
   int rows = g.n / (g.l > 0 ? g.l : 1);
   switch (kind) {
-    case kStridedColumn: return g.l * ((rows + kTile - 1) / kTile);
-    case kFixedSummary: return (rows * g.c + kTile - 1) / kTile;
-    default: return (g.n + kTile - 1) / kTile;
+    case kStridedColumn: return g.l * tiles_of(rows, tile);
+    case kFixedSummary: return tiles_of(rows * g.c, tile);
+    default: return tiles_of(g.n, tile);
   }
 }
 
-// Queries of tile x and the keys they attend.  Heavy tiles get low x so
-// that they start first (strided columns: within each column).
-__device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h) {
+// Queries of tile x (`rows` of them, 64 per warpgroup) and the keys that
+// any of them attends.  Heavy tiles get low x so that they start first
+// (strided columns: within each column).
+__device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h, int rows) {
   Plan p;
   int part = head_part(g, h), ntiles = gridDim.x;
   if (kind == kStridedColumn) {
     // Column-major: the blocks in flight share a few columns, whose keys then
     // come from L2 (row-major, every block read its column prefix from DRAM).
-    int rows = g.n / g.l, xr = ntiles - 1 - x;
-    int col = xr / tiles_of(rows), rt = xr % tiles_of(rows);
-    p.rows = run(rt * kTile * g.l + col, g.l, min(kTile, rows - rt * kTile), kLE);
-    if (part != 1) add_seg(p, run(col, g.l, rt * kTile + p.rows.count, part == 0 ? kLT : kLE));
+    int col_rows = g.n / g.l, xr = ntiles - 1 - x;
+    int col = xr / tiles_of(col_rows, rows), rt = xr % tiles_of(col_rows, rows);
+    p.rows = run(rt * rows * g.l + col, g.l, min(rows, col_rows - rt * rows), kLE);
+    if (part != 1) add_seg(p, run(col, g.l, rt * rows + p.rows.count, part == 0 ? kLT : kLE));
     return p;
   }
-  int q0 = (kind == kStridedBand ? x : ntiles - 1 - x) * kTile;
-  p.rows = run(q0, 1, min(kTile, g.n - q0), kLE);
+  int q0 = (kind == kStridedBand ? x : ntiles - 1 - x) * rows;
+  p.rows = run(q0, 1, min(rows, g.n - q0), kLE);
   int q_end = q0 + p.rows.count;
   if (kind == kDense) {
     add_seg(p, run(0, 1, q_end, kLE));
   } else if (kind == kStridedBand) {
     int s = max(0, q0 - g.l + 1);
     if (part != 2) add_seg(p, run(s, 1, q_end - s, kBand));
-  } else {  // kFixedQuery; l % 64 == 0 keeps the tile inside one block
-    int block = q0 / g.l;
-    if (part == 0) add_seg(p, summary_cells(g, h, 0, block * g.c, kPrevBlock));
-    if (part == 2) add_seg(p, summary_cells(g, h, 0, (block + 1) * g.c, kLE));
-    if (part != 2) add_seg(p, run(block * g.l, 1, q_end - block * g.l, kLE));
+  } else {  // kFixedQuery: the tile's rows may span two blocks
+    int block = q0 / g.l, last = (q_end - 1) / g.l;
+    if (part == 0) add_seg(p, summary_cells(g, h, 0, last * g.c, kPrevBlock));
+    if (part == 2) add_seg(p, summary_cells(g, h, 0, (last + 1) * g.c, kLE));
+    if (part != 2) add_seg(p, run(block * g.l, 1, q_end - block * g.l, kBlockLE));
   }
   return p;
 }
 
-// Keys of tile x and the queries that attend them.
-__device__ inline Plan key_plan(Kind kind, const Geometry& g, int x, int h) {
+// Keys of tile x (`keys` of them, 64 per warpgroup) and the queries that
+// attend any of them; each warpgroup takes its 64 (warpgroup_rows) and
+// masks the rest.
+__device__ inline Plan key_plan(Kind kind, const Geometry& g, int x, int h, int keys) {
   Plan p;
   int part = head_part(g, h);
   if (kind == kStridedColumn) {  // column-major as in query_plan; heavy tiles first
-    int rows = g.n / g.l, col = x / tiles_of(rows), rt = x % tiles_of(rows);
-    p.rows = run(rt * kTile * g.l + col, g.l, min(kTile, rows - rt * kTile), kLE);
+    int rows = g.n / g.l, col = x / tiles_of(rows, keys), rt = x % tiles_of(rows, keys);
+    p.rows = run(rt * keys * g.l + col, g.l, min(keys, rows - rt * keys), kLE);
     if (part != 1)
-      add_seg(p, run(p.rows.start, g.l, rows - rt * kTile, part == 0 ? kLT : kLE));
+      add_seg(p, run(p.rows.start, g.l, rows - rt * keys, part == 0 ? kLT : kLE));
     return p;
   }
   if (kind == kFixedSummary) {
     int total = (g.n / g.l) * g.c;
-    p.rows = summary_cells(g, h, x * kTile, min(kTile, total - x * kTile), kLE);
+    p.rows = summary_cells(g, h, x * keys, min(keys, total - x * keys), kLE);
     int j0 = seg_pos(p.rows, g, 0);
     if (part == 0) {
       int q0 = (j0 / g.l + 1) * g.l;
@@ -184,17 +233,49 @@ __device__ inline Plan key_plan(Kind kind, const Geometry& g, int x, int h) {
     if (part == 2) add_seg(p, run(j0, 1, g.n - j0, kLE));
     return p;
   }
-  int k0 = x * kTile;
-  p.rows = run(k0, 1, min(kTile, g.n - k0), kLE);
+  int k0 = x * keys;
+  p.rows = run(k0, 1, min(keys, g.n - k0), kLE);
+  int k_last = k0 + p.rows.count - 1;
   if (kind == kDense) {
     add_seg(p, run(k0, 1, g.n - k0, kLE));
   } else if (kind == kStridedBand) {
-    if (part != 2) add_seg(p, run(k0, 1, min(g.n, k0 + kTile - 1 + g.l) - k0, kBand));
-  } else {  // kFixedBlock
-    int block_end = (k0 / g.l + 1) * g.l;
-    if (part != 2) add_seg(p, run(k0, 1, block_end - k0, kLE));
+    if (part != 2) add_seg(p, run(k0, 1, min(g.n, k_last + g.l) - k0, kBand));
+  } else {  // kFixedBlock: the blocks of the tile's keys
+    int block_end = (k_last / g.l + 1) * g.l;
+    if (part != 2) add_seg(p, run(k0, 1, block_end - k0, kBlockLE));
   }
   return p;
+}
+
+// Whether a launch runs two warpgroups (128 outer rows, sharing each inner
+// tile) per thread block rather than one: only where the grid still has at
+// least `per_sm` blocks for each SM.
+inline bool two_warpgroups(Kind kind, const Geometry& g, int batch, int per_sm) {
+  static int sms = [] {
+    int device = 0, count = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
+    return count > 0 ? count : 132;
+  }();
+  return int64_t(grid_tiles(kind, g, 2 * kTile)) * batch * g.heads >= int64_t(per_sm) * sms;
+}
+
+// Whether a launch's outer tiles meet many inner tiles each: dense, the
+// fixed pattern's summary keys (and the queries attending them), long
+// strided columns.  Band tiles and the fixed pattern's own blocks meet 2-4.
+inline bool long_inner_loops(Kind kind, const Geometry& g) {
+  return kind == kDense || kind == kFixedQuery || kind == kFixedSummary ||
+         (kind == kStridedColumn && g.n / g.l >= 16 * kTile);
+}
+
+// Rows [64 w, 64 w + 64) of a plan's outer tile: warpgroup w's share (count
+// 0 when the tile is shorter).  Positions past the end extrapolate the
+// segment to positions >= n, as in any partial tile.
+__device__ inline Seg warpgroup_rows(const Seg& rows, int w) {
+  Seg s = rows;
+  s.first = rows.first + w * kTile;
+  s.count = max(0, min(kTile, rows.count - w * kTile));
+  return s;
 }
 
 // The inner tile number t of a plan: its segment and first index.
