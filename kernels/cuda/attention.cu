@@ -80,10 +80,12 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
     return;
   }
   Tensor delta = Tensor::empty({s.batch, s.heads, s.n}, DType::F32, Place::Device);
+  Tensor lse2 = Tensor::empty({s.batch, s.heads, s.n}, DType::F32, Place::Device);
   Tensor dq_acc = Tensor::empty({s.batch * s.n, s.heads * s.head_dim_qk}, DType::F32,
                                 Place::Device);
   Pointers p{};
   p.qkv = qkv, p.out = out, p.d_out = d_out, p.lse = lse, p.delta = delta.ptr<float>();
+  p.lse2 = lse2.ptr<float>();
   p.dq_acc = dq_acc.ptr<float>(), p.d_qkv = d_qkv;
   int batch = int(s.batch);
   launch_backward_prologue(g, batch, p, stream);

@@ -34,10 +34,12 @@ __device__ inline float lse_base2(float lse) {
 }
 
 // One thread per 8 consecutive elements of an [rows, heads * D] array; the
-// D / 8 threads of one (row, head) are consecutive lanes of a warp.
+// D / 8 threads of one (row, head) are consecutive lanes of a warp.  Also
+// writes lse in base 2 for the backward pass, and zeroes dq_acc.
 template <int D>
 __global__ void delta_kernel(Geometry g, int64_t chunks, const __half* out,
-                             const __half* d_out, float* delta, float* dq_acc) {
+                             const __half* d_out, const float* lse, float* delta, float* lse2,
+                             float* dq_acc) {
   int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   bool ok = x < chunks;
   float d = 0;
@@ -59,7 +61,9 @@ __global__ void delta_kernel(Geometry g, int64_t chunks, const __half* out,
   if (ok && x % (D / 8) == 0) {
     int64_t row = x / (g.heads * D / 8);  // b * n + i
     int h = int(x / (D / 8) % g.heads);
-    delta[(row / g.n * g.heads + h) * g.n + row % g.n] = d;
+    int64_t at = (row / g.n * g.heads + h) * g.n + row % g.n;
+    delta[at] = d;
+    lse2[at] = lse_base2(lse[at]);
   }
 }
 
@@ -124,7 +128,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     if (e < kTile) {
       bool ok = e < s.count - it.e0;
       int pos = ok ? seg_pos(s, g, it.e0 + e) : 0;
-      if (wg == 0) cp_async4(slse + buf * kTile + e, a.p.lse + stat + pos, ok);
+      if (wg == 0) cp_async4(slse + buf * kTile + e, a.p.lse2 + stat + pos, ok);
       if (wg == WGS - 1) cp_async4(sdelta + buf * kTile + e, a.p.delta + stat + pos, ok);
     }
   };
@@ -180,7 +184,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         s[j][e] = fast_exp2(s[j][e] * g.scale_log2 -
-                            lse_base2(slse[buf * kTile + 8 * j + 2 * t4 + e % 2]));  // P^T
+                            slse[buf * kTile + 8 * j + 2 * t4 + e % 2]);  // P^T
     uint32_t pf[kTile / 16][4];  // P^T in fp16
     pack_a(pf, s);
     mma_pb<D>(dv, pf, do_tile);
@@ -302,11 +306,11 @@ void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p,
                               cudaStream_t stream) {
   int64_t chunks = row_chunks(g, batch);
   if (g.d == 64)
-    delta_kernel<64><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.out, p.d_out,
-                                                             p.delta, p.dq_acc);
+    delta_kernel<64><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.out, p.d_out, p.lse,
+                                                             p.delta, p.lse2, p.dq_acc);
   else
-    delta_kernel<128><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.out, p.d_out,
-                                                              p.delta, p.dq_acc);
+    delta_kernel<128><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.out, p.d_out, p.lse,
+                                                              p.delta, p.lse2, p.dq_acc);
   CUDA_CHECK(cudaGetLastError());
 }
 

@@ -17,6 +17,7 @@ struct Pointers {
   __half* out_w;      // forward: written
   float* lse_w;       // forward: written
   float* delta;       // backward: rowsum(d_out * out) [batch, heads, n], by the prologue
+  float* lse2;        // backward: lse in base 2, +inf for rows with no key, by the prologue
   float* dq_acc;      // backward: fp32 dQ / scale [batch * n, heads * d], zeroed by the prologue
   __half* d_qkv;
 };

@@ -96,31 +96,36 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
                             seg_pos(seg, g, it.e0 + kTile - 1), g.l);
     if (!full) apply_mask(s, seg, g, it.e0, qpos, false);
 
-    // Online softmax in base 2: scores scaled by log2(e) / sqrt(d).
+    // Online softmax in base 2: p = 2^(s * scale_log2 - m * scale_log2), one
+    // FFMA and one ex2 per score; m is the running max of the raw scores.
+    float corr[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float mx = -INFINITY;
 #pragma unroll
-      for (int j = 0; j < kTile / 8; ++j) {
-        s[j][2 * r] *= g.scale_log2, s[j][2 * r + 1] *= g.scale_log2;
-        mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
-      }
+      for (int j = 0; j < kTile / 8; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
       float m_new = fmaxf(m[r], mx);
-      float m_use = m_new == -INFINITY ? 0.f : m_new;  // a row with nothing allowed yet
-      float corr = fast_exp2(m[r] - m_use), rs = 0;
+      // A row with nothing allowed yet keeps m = -inf: use 0 for its offset.
+      float offset = m_new == -INFINITY ? 0.f : m_new * g.scale_log2, rs = 0;
+      corr[r] = fast_exp2(m[r] * g.scale_log2 - offset);
 #pragma unroll
       for (int j = 0; j < kTile / 8; ++j) {
-        s[j][2 * r] = fast_exp2(s[j][2 * r] - m_use);
-        s[j][2 * r + 1] = fast_exp2(s[j][2 * r + 1] - m_use);
+        s[j][2 * r] = fast_exp2(fmaf(s[j][2 * r], g.scale_log2, -offset));
+        s[j][2 * r + 1] = fast_exp2(fmaf(s[j][2 * r + 1], g.scale_log2, -offset));
         rs += s[j][2 * r] + s[j][2 * r + 1];
       }
-      sum[r] = sum[r] * corr + rs;
+      sum[r] = sum[r] * corr[r] + rs;
       m[r] = m_new;
-#pragma unroll
-      for (int j = 0; j < D / 8; ++j) o[j][2 * r] *= corr, o[j][2 * r + 1] *= corr;
     }
+    // The max of most rows stops changing after a few tiles: skip the
+    // rescale of o where no row of the warp moved.
+    if (__any_sync(0xffffffff, corr[0] != 1.f || corr[1] != 1.f))
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[j][e] *= corr[e / 2];
     uint32_t pf[kTile / 16][4];
     pack_a(pf, s);
     mma_pb<D>(o, pf, sv + (t % 2) * T);
@@ -145,7 +150,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (row[r] >= rows.count) continue;
-    float lse = sum[r] > 0 ? (m[r] + log2f(sum[r])) * float(M_LN2) : -INFINITY;
+    float lse = sum[r] > 0 ? (m[r] * g.scale_log2 + log2f(sum[r])) * float(M_LN2) : -INFINITY;
     float w_new = sum[r] > 0 ? 1.f / sum[r] : 0.f, w_old = 0.f;
     if (a.accumulate) {  // merge with the partial softmax already in out / lse
       float merged = log_add_exp(old_lse[r], lse);
