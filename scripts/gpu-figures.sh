@@ -52,4 +52,12 @@ for name in ("fixed30", "strided30", "fixed128", "audio1m"):
     ratio = f"{r['tokens_per_s'] / p['tokens_per_s']:.2f}x" if p else "-"
     print(f"| {r['layers']} layers d {r['d_model']} {r['pattern']} n {r['n']} | {r['tokens_per_s']:.0f} | "
           f"{r['useful_tflops']:.1f} | {r['peak_gib']:.2f} | {pt} | {pg} | {ratio} |")
+print()
+print("| configuration | step ms | forward ms | backward ms | optimizer ms | attention alone, all layers, ms |")
+print("| --- | --- | --- | --- | --- | --- |")
+for name in ("fixed30", "strided30", "fixed128", "audio1m"):
+    r = load(f"ours_{name}.json")
+    if r:
+        print(f"| {name} | {r['step_ms']:.1f} | {r['forward_ms']:.1f} | {r['backward_ms']:.1f} | "
+              f"{r['optimizer_ms']:.2f} | {r['attention_ms_all_layers']:.1f} |")
 PY

@@ -26,6 +26,7 @@ struct BwdArgs {
   Pointers p;
   int kind;
   bool accumulate;
+  int pairs;  // batch * heads
 };
 
 // lse in base 2; an empty row (-inf) becomes +inf so that its P is 0, not NaN.
@@ -103,8 +104,9 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   float* slse = reinterpret_cast<float*>(sds + WGS * kTileElems<64>);  // two buffers
   float* sdelta = slse + 2 * kTile;                                    // two buffers
   const Geometry& g = a.g;
-  const int b = blockIdx.y / g.heads, h = blockIdx.y % g.heads;
-  const Plan plan = key_plan(Kind(a.kind), g, blockIdx.x, h, WGS * kTile);
+  const BlockTile bt = block_tile(g, a.pairs);
+  const int b = bt.b, h = bt.h;
+  const Plan plan = key_plan(Kind(a.kind), g, bt.x, h, WGS * kTile);
   if (a.accumulate && plan.nseg == 0) return;
   const int wg = threadIdx.x / kThreads;  // this warpgroup owns keys [64 wg, 64 wg + 64)
   const Seg keys = warpgroup_rows(plan.rows, wg);
@@ -152,11 +154,11 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // to overlap the two, made ptxas serialize the products: the loop-carried
   // accumulators.)
   for (int t = 0; t < ntiles; ++t) {
-    if (t + 1 < ntiles) load_q(t + 1);
-    cp_async_commit();
-    cp_async_wait<1>();
+    cp_async_wait<0>();  // query tile t
     fence_smem_for_mma();
-    __syncthreads();
+    __syncthreads();  // also: every warp is done with tile t - 1 and its sds
+    if (t + 1 < ntiles) load_q(t + 1);  // into tile t - 1's buffers
+    cp_async_commit();
     const int buf = t % 2;
     const __half* q_tile = sq + buf * T;
     const __half* do_tile = sdo + buf * T;
@@ -240,7 +242,6 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         if (ok) atomicAdd(reinterpret_cast<float4*>(dst + c0 + 8 * j), v);
       }
     }
-    __syncthreads();  // the buffers of step t and sds are refilled in step t + 1
   }
   cp_async_wait<0>();
   fence_acc<D / 8>(dk);
@@ -279,7 +280,7 @@ void launch_pass(const BwdArgs& a, int batch, cudaStream_t stream) {
     return true;
   }();
   (void)ready;
-  dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile), batch * a.g.heads);
+  dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile) * a.pairs);
   backward_kernel<D, WGS><<<grid, WGS * kThreads, smem, stream>>>(a);
   CUDA_CHECK(cudaGetLastError());
 }
@@ -288,10 +289,11 @@ void launch_pass(const BwdArgs& a, int batch, cudaStream_t stream) {
 // they pay where a key tile meets many query tiles (dense and summary keys,
 // long strided columns) and the grid still fills the GPU several times
 // over; short passes run faster with 2 or 3 one-warpgroup blocks per SM.
-// (H100: dense n = 16384 backward 2.62 -> 2.35 ms; fixed n = 16384, whose
-// 256 summary blocks would fill 132 SMs twice, 1.09 -> 1.25 ms.)
+// (H100: dense n = 16384 backward 2.62 -> 2.35 ms; with blocks numbered
+// tile-major over the heads, also fixed n = 16384, whose 256 summary blocks
+// fill the SMs once, 1.05 -> 0.74 ms.)
 bool wide_backward(Kind kind, const Geometry& g, int batch) {
-  return long_inner_loops(kind, g) && two_warpgroups(kind, g, batch, 4);
+  return long_inner_loops(kind, g) && two_warpgroups(kind, g, batch, 1);
 }
 
 // Blocks of 256 threads over the 8-element chunks of [batch * n, heads * D].
@@ -316,7 +318,7 @@ void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p,
 
 void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
                      cudaStream_t stream) {
-  BwdArgs a{g, p, kind, accumulate};
+  BwdArgs a{g, p, kind, accumulate, batch * g.heads};
   bool wide = wide_backward(kind, g, batch);
   if (g.d == 64)
     wide ? launch_pass<64, 2>(a, batch, stream) : launch_pass<64, 1>(a, batch, stream);

@@ -180,9 +180,10 @@ inline int grid_tiles(Kind kind, const Geometry& g, int tile) {
 // Queries of tile x (`rows` of them, 64 per warpgroup) and the keys that
 // any of them attends.  Heavy tiles get low x so that they start first
 // (strided columns: within each column).
-__device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h, int rows) {
+__device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h, int rows,
+                                  int ntiles) {
   Plan p;
-  int part = head_part(g, h), ntiles = gridDim.x;
+  int part = head_part(g, h);
   if (kind == kStridedColumn) {
     // Column-major: the blocks in flight share a few columns, whose keys then
     // come from L2 (row-major, every block read its column prefix from DRAM).
@@ -267,6 +268,18 @@ inline bool two_warpgroups(Kind kind, const Geometry& g, int batch, int per_sm) 
 inline bool long_inner_loops(Kind kind, const Geometry& g) {
   return kind == kDense || kind == kFixedQuery || kind == kFixedSummary ||
          (kind == kStridedColumn && g.n / g.l >= 16 * kTile);
+}
+
+// A launch's thread blocks are numbered tile-major over the (batch, head)
+// pairs: tile x of every head before tile x + 1 of any, so that the heavy
+// tiles (low x) of all heads start first.  (Head-major, the last heads'
+// heaviest tiles started last and set the launch's length.)
+struct BlockTile {
+  int x, ntiles, b, h;
+};
+__device__ inline BlockTile block_tile(const Geometry& g, int pairs) {
+  int bh = int(blockIdx.x % pairs);
+  return {int(blockIdx.x / pairs), int(gridDim.x / pairs), bh / g.heads, bh % g.heads};
 }
 
 // Rows [64 w, 64 w + 64) of a plan's outer tile: warpgroup w's share (count
