@@ -95,7 +95,18 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
     // The block part for every key (zeros for part-2 heads), then the
     // summary keys add what later blocks' queries give them.
     launch_backward(kFixedBlock, false, g, batch, p, stream);
-    if (s.part != AttentionPart::Part1) launch_backward(kFixedSummary, true, g, batch, p, stream);
+    if (s.part != AttentionPart::Part1) {
+      bool split = summary_chunks(g, batch) > 1;
+      Tensor dkv_acc;
+      if (split) {
+        dkv_acc = Tensor::empty({int64_t(summary_grads_floats(g, batch))}, DType::F32,
+                                Place::Device);
+        p.dkv_acc = dkv_acc.ptr<float>();
+        CUDA_CHECK(cudaMemsetAsync(p.dkv_acc, 0, dkv_acc.bytes(), stream));
+      }
+      launch_backward(kFixedSummary, true, g, batch, p, stream);
+      if (split) launch_add_summary_grads(g, batch, p, stream);
+    }
   } else {
     bool column = strided_uses(s, 2), band = strided_uses(s, 1);
     if (column) launch_backward(kStridedColumn, false, g, batch, p, stream);

@@ -26,7 +26,8 @@ struct BwdArgs {
   Pointers p;
   int kind;
   bool accumulate;
-  int pairs;  // batch * heads
+  int pairs;   // batch * heads
+  int chunks;  // > 1: split, dK and dV added to dkv_acc (kFixedSummary only)
 };
 
 // lse in base 2; an empty row (-inf) becomes +inf so that its P is 0, not NaN.
@@ -104,10 +105,14 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   float* slse = reinterpret_cast<float*>(sds + WGS * kTileElems<64>);  // two buffers
   float* sdelta = slse + 2 * kTile;                                    // two buffers
   const Geometry& g = a.g;
-  const BlockTile bt = block_tile(g, a.pairs);
+  const BlockTile bt = block_tile(g, a.pairs, a.chunks);
   const int b = bt.b, h = bt.h;
   const Plan plan = key_plan(Kind(a.kind), g, bt.x, h, WGS * kTile);
   if (a.accumulate && plan.nseg == 0) return;
+  const bool split = a.chunks > 1;
+  const int t_begin = split ? bt.chunk * kSplitTiles : 0;
+  const int t_end = split ? min(inner_tiles(plan), t_begin + kSplitTiles) : inner_tiles(plan);
+  if (split && t_begin >= t_end) return;
   const int wg = threadIdx.x / kThreads;  // this warpgroup owns keys [64 wg, 64 wg + 64)
   const Seg keys = warpgroup_rows(plan.rows, wg);
   __half* my_k = sk + wg * T;
@@ -118,7 +123,6 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
   const int64_t orow = int64_t(b) * g.n * g.out_width + h * D;
   const int64_t stat = (int64_t(b) * g.heads + h) * g.n;
-  const int ntiles = inner_tiles(plan);
   auto load_q = [&](int t) {
     InnerTile it = inner_tile(plan, t);
     const Seg s = pick(plan, it.seg);
@@ -136,7 +140,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   };
   load_tile<D>(my_k, base + (g.heads + h) * D, g.qkv_width, keys, g, 0);
   load_tile<D>(my_v, base + (2 * g.heads + h) * D, g.qkv_width, keys, g, 0);
-  if (ntiles > 0) load_q(0);
+  if (t_begin < t_end) load_q(t_begin);
   cp_async_commit();
 
   const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32, t4 = lane % 4;
@@ -153,11 +157,11 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // (Issuing the next tile's S^T and dP^T before this tile's dQ atomics,
   // to overlap the two, made ptxas serialize the products: the loop-carried
   // accumulators.)
-  for (int t = 0; t < ntiles; ++t) {
+  for (int t = t_begin; t < t_end; ++t) {
     cp_async_wait<0>();  // query tile t
     fence_smem_for_mma();
     __syncthreads();  // also: every warp is done with tile t - 1 and its sds
-    if (t + 1 < ntiles) load_q(t + 1);  // into tile t - 1's buffers
+    if (t + 1 < t_end) load_q(t + 1);  // into tile t - 1's buffers
     cp_async_commit();
     const int buf = t % 2;
     const __half* q_tile = sq + buf * T;
@@ -251,6 +255,18 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (row[r] >= keys.count) continue;
+    if (split) {  // partial sums of summary cells: [pair][cell][dK | dV]
+      int cells = (g.n / g.l) * g.c;
+      float* acc = a.p.dkv_acc + (int64_t(bt.b * g.heads + h) * cells + keys.first + row[r]) * 2 * D;
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) {
+        atomicAdd(reinterpret_cast<float2*>(acc + 8 * j + 2 * t4),
+                  make_float2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale));
+        atomicAdd(reinterpret_cast<float2*>(acc + D + 8 * j + 2 * t4),
+                  make_float2(dv[j][2 * r], dv[j][2 * r + 1]));
+      }
+      continue;
+    }
     __half* dst_row = a.p.d_qkv + (int64_t(b) * g.n + kpos[r]) * g.qkv_width;
 #pragma unroll
     for (int which = 0; which < 2; ++which) {
@@ -270,6 +286,33 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   }
 }
 
+// d_qkv's K and V columns of every summary cell += dkv_acc, one thread per
+// 8 elements.
+template <int D>
+__global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float* acc,
+                                         __half* d_qkv) {
+  int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (x >= chunks) return;
+  constexpr int kPerCell = 2 * D / 8;
+  const int cells = (g.n / g.l) * g.c, part = int(x % kPerCell);
+  const int64_t pair = x / kPerCell / cells;
+  const int e = int(x / kPerCell % cells), b = int(pair / g.heads), h = int(pair % g.heads);
+  const int pos = (e / g.c) * g.l + g.l - (h % g.slices + 1) * g.c + e % g.c;
+  const int which = part / (D / 8), col = part % (D / 8) * 8;
+  __half* dst = d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width + ((1 + which) * g.heads + h) * D + col;
+  const float4* src = reinterpret_cast<const float4*>(acc) + 2 * x;
+  float4 lo = src[0], hi = src[1];
+  uint4 u = *reinterpret_cast<const uint4*>(dst);
+  __half2* h2 = reinterpret_cast<__half2*>(&u);
+  float add[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    float2 f = __half22float2(h2[k]);
+    h2[k] = __floats2half2_rn(f.x + add[2 * k], f.y + add[2 * k + 1]);
+  }
+  *reinterpret_cast<uint4*>(dst) = u;
+}
+
 template <int D, int WGS>
 void launch_pass(const BwdArgs& a, int batch, cudaStream_t stream) {
   size_t smem = ((2 * WGS + 4) * kTileElems<D> + WGS * kTileElems<64>) * sizeof(__half) +
@@ -280,7 +323,7 @@ void launch_pass(const BwdArgs& a, int batch, cudaStream_t stream) {
     return true;
   }();
   (void)ready;
-  dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile) * a.pairs);
+  dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile) * a.pairs * a.chunks);
   backward_kernel<D, WGS><<<grid, WGS * kThreads, smem, stream>>>(a);
   CUDA_CHECK(cudaGetLastError());
 }
@@ -304,6 +347,10 @@ unsigned row_blocks(int64_t chunks) { return unsigned((chunks + 255) / 256); }
 
 }  // namespace
 
+int summary_chunks(const Geometry& g, int batch) {
+  return wide_backward(kFixedSummary, g, batch) ? 1 : tiles_of(g.n, kTile * kSplitTiles);
+}
+
 void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p,
                               cudaStream_t stream) {
   int64_t chunks = row_chunks(g, batch);
@@ -318,12 +365,26 @@ void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p,
 
 void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
                      cudaStream_t stream) {
-  BwdArgs a{g, p, kind, accumulate, batch * g.heads};
+  int chunks = kind == kFixedSummary ? summary_chunks(g, batch) : 1;
+  ST_CHECK(chunks == 1 || p.dkv_acc, "attention: split backward without its accumulator");
+  BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks};
   bool wide = wide_backward(kind, g, batch);
   if (g.d == 64)
     wide ? launch_pass<64, 2>(a, batch, stream) : launch_pass<64, 1>(a, batch, stream);
   else
     wide ? launch_pass<128, 2>(a, batch, stream) : launch_pass<128, 1>(a, batch, stream);
+}
+
+void launch_add_summary_grads(const Geometry& g, int batch, const Pointers& p,
+                              cudaStream_t stream) {
+  int64_t chunks = int64_t(summary_grads_floats(g, batch) / 8);
+  if (g.d == 64)
+    add_summary_grads_kernel<64><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.dkv_acc,
+                                                                         p.d_qkv);
+  else
+    add_summary_grads_kernel<128><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.dkv_acc,
+                                                                          p.d_qkv);
+  CUDA_CHECK(cudaGetLastError());
 }
 
 void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,

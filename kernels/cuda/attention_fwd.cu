@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
   __half* sk = sq + WGS * T;  // two buffers
   __half* sv = sk + 2 * T;    // two buffers
   const Geometry& g = a.g;
-  const BlockTile bt = block_tile(g, a.pairs);
+  const BlockTile bt = block_tile(g, a.pairs, 1);
   const int b = bt.b, h = bt.h;
   const Plan plan = query_plan(Kind(a.kind), g, bt.x, h, WGS * kTile, bt.ntiles);
   if (a.accumulate && plan.nseg == 0) return;

@@ -273,13 +273,15 @@ inline bool long_inner_loops(Kind kind, const Geometry& g) {
 // A launch's thread blocks are numbered tile-major over the (batch, head)
 // pairs: tile x of every head before tile x + 1 of any, so that the heavy
 // tiles (low x) of all heads start first.  (Head-major, the last heads'
-// heaviest tiles started last and set the launch's length.)
+// heaviest tiles started last and set the launch's length.)  A launch split
+// into `chunks` runs of inner tiles repeats this for chunk 0, 1, ...
 struct BlockTile {
-  int x, ntiles, b, h;
+  int x, ntiles, chunk, b, h;
 };
-__device__ inline BlockTile block_tile(const Geometry& g, int pairs) {
-  int bh = int(blockIdx.x % pairs);
-  return {int(blockIdx.x / pairs), int(gridDim.x / pairs), bh / g.heads, bh % g.heads};
+__device__ inline BlockTile block_tile(const Geometry& g, int pairs, int chunks) {
+  int bh = int(blockIdx.x % pairs), rest = int(blockIdx.x / pairs);
+  int ntiles = int(gridDim.x / pairs) / chunks;
+  return {rest % ntiles, ntiles, rest / ntiles, bh / g.heads, bh % g.heads};
 }
 
 // Rows [64 w, 64 w + 64) of a plan's outer tile: warpgroup w's share (count
