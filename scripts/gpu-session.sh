@@ -5,13 +5,14 @@
 # the tests matching TESTS (a ctest -R regex).  The host has CUDA, NCCL, Open MPI, HDF5 and GoogleTest
 # but no package registry: Boost.Program_options comes from ../shared/gpu-host
 # (copied to .shared/), and any other missing library from the Debian packages
-# kept in .gpu-debs/ (see docs/gpu-host.md).
+# kept in .gpu-debs/ (see docs/gpu-host.md).  CUDA_ARCH (default 90a) builds
+# for another target, e.g. CUDA_ARCH=90 for the kernels' mma.sync products.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-/tmp/st-out}"; mkdir -p "$out"
 log="$out/session.log"
 
-flags="$(bash .shared/gpu-host/setup.sh) -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a"
+flags="$(bash .shared/gpu-host/setup.sh) -G Ninja -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-90a}"
 if [ -d .gpu-debs ]; then
   prefix=/opt/st-debs
   for deb in .gpu-debs/*.deb; do dpkg -x "$deb" "$prefix"; done

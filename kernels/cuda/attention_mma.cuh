@@ -156,6 +156,12 @@ __device__ inline void fence_acc(float (*c)[4]) {
     for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(c[j][e])::"memory");
 }
 
+// The accumulator operands of a product: 4 per 8 columns.
+#define ST_ACC_FRAG(c, j) "+f"(c[j][0]), "+f"(c[j][1]), "+f"(c[j][2]), "+f"(c[j][3])
+#define ST_ACC_N32(c) ST_ACC_FRAG(c, 0), ST_ACC_FRAG(c, 1), ST_ACC_FRAG(c, 2), ST_ACC_FRAG(c, 3)
+#define ST_ACC_N64(c) \
+  ST_ACC_N32(c), ST_ACC_FRAG(c, 4), ST_ACC_FRAG(c, 5), ST_ACC_FRAG(c, 6), ST_ACC_FRAG(c, 7)
+
 // c[64 x 64] (+)= A[64 x 16] B[16 x 64], both from shared memory; TA / TB
 // = 1 when the operand is stored M/N-major (transposed) rather than
 // K-major.  Without accumulate c's old values are not read.
@@ -167,14 +173,7 @@ __device__ inline void wgmma_ss(float (*c)[4], uint64_t da, uint64_t db, bool ac
       "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
       "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
       "%32, %33, p, 1, 1, %34, %35;\n}\n"
-      : "+f"(c[0][0]), "+f"(c[0][1]), "+f"(c[0][2]), "+f"(c[0][3]),
-        "+f"(c[1][0]), "+f"(c[1][1]), "+f"(c[1][2]), "+f"(c[1][3]),
-        "+f"(c[2][0]), "+f"(c[2][1]), "+f"(c[2][2]), "+f"(c[2][3]),
-        "+f"(c[3][0]), "+f"(c[3][1]), "+f"(c[3][2]), "+f"(c[3][3]),
-        "+f"(c[4][0]), "+f"(c[4][1]), "+f"(c[4][2]), "+f"(c[4][3]),
-        "+f"(c[5][0]), "+f"(c[5][1]), "+f"(c[5][2]), "+f"(c[5][3]),
-        "+f"(c[6][0]), "+f"(c[6][1]), "+f"(c[6][2]), "+f"(c[6][3]),
-        "+f"(c[7][0]), "+f"(c[7][1]), "+f"(c[7][2]), "+f"(c[7][3])
+      : ST_ACC_N64(c)
       : "l"(da), "l"(db), "n"(TA), "n"(TB), "r"(int(accumulate)));
 }
 
@@ -186,10 +185,7 @@ __device__ inline void wgmma_ss_n32(float (*c)[4], uint64_t da, uint64_t db, boo
       "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 "
       "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, "
       "%16, %17, p, 1, 1, %18, %19;\n}\n"
-      : "+f"(c[0][0]), "+f"(c[0][1]), "+f"(c[0][2]), "+f"(c[0][3]),
-        "+f"(c[1][0]), "+f"(c[1][1]), "+f"(c[1][2]), "+f"(c[1][3]),
-        "+f"(c[2][0]), "+f"(c[2][1]), "+f"(c[2][2]), "+f"(c[2][3]),
-        "+f"(c[3][0]), "+f"(c[3][1]), "+f"(c[3][2]), "+f"(c[3][3])
+      : ST_ACC_N32(c)
       : "l"(da), "l"(db), "n"(TA), "n"(TB), "r"(int(accumulate)));
 }
 
@@ -202,16 +198,13 @@ __device__ inline void wgmma_rs(float (*c)[4], const uint32_t* a, uint64_t db) {
       "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
       "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
       "{%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
-      : "+f"(c[0][0]), "+f"(c[0][1]), "+f"(c[0][2]), "+f"(c[0][3]),
-        "+f"(c[1][0]), "+f"(c[1][1]), "+f"(c[1][2]), "+f"(c[1][3]),
-        "+f"(c[2][0]), "+f"(c[2][1]), "+f"(c[2][2]), "+f"(c[2][3]),
-        "+f"(c[3][0]), "+f"(c[3][1]), "+f"(c[3][2]), "+f"(c[3][3]),
-        "+f"(c[4][0]), "+f"(c[4][1]), "+f"(c[4][2]), "+f"(c[4][3]),
-        "+f"(c[5][0]), "+f"(c[5][1]), "+f"(c[5][2]), "+f"(c[5][3]),
-        "+f"(c[6][0]), "+f"(c[6][1]), "+f"(c[6][2]), "+f"(c[6][3]),
-        "+f"(c[7][0]), "+f"(c[7][1]), "+f"(c[7][2]), "+f"(c[7][3])
+      : ST_ACC_N64(c)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
 }
+
+#undef ST_ACC_N64
+#undef ST_ACC_N32
+#undef ST_ACC_FRAG
 
 // acc[64 x 64] = A B^T, A and B [64][D] tiles: S = Q K^T.
 template <int D>
