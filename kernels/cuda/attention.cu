@@ -14,9 +14,7 @@ namespace st::cuda {
 
 using namespace attn;
 
-namespace {
-
-Geometry geometry(const AttentionSpec& s) {
+Geometry attn::geometry(const AttentionSpec& s) {
   validate(s);
   ST_CHECK(s.n < (int64_t(1) << 30), "attention: n must be below 2^30 on CUDA");
   ST_CHECK(s.batch * s.heads <= 65535, "attention: batch * heads must be at most 65535 on CUDA");
@@ -31,11 +29,35 @@ Geometry geometry(const AttentionSpec& s) {
   return g;
 }
 
+namespace {
+
 bool strided_uses(const AttentionSpec& s, int part) {
   return s.part != (part == 1 ? AttentionPart::Part2 : AttentionPart::Part1);
 }
 
 }  // namespace
+
+std::vector<Launch> attn::forward_launches(const AttentionSpec& s) {
+  if (s.pattern == Pattern::Dense) return {{kDense, false}};
+  if (s.pattern == Pattern::Fixed) return {{kFixedQuery, false}};
+  // The column part first; the band then merges its softmax into it.
+  std::vector<Launch> launches;
+  bool column = strided_uses(s, 2), band = strided_uses(s, 1);
+  if (column) launches.push_back({kStridedColumn, false});
+  if (band) launches.push_back({kStridedBand, column});
+  return launches;
+}
+
+std::vector<Launch> attn::backward_launches(const AttentionSpec& s) {
+  if (s.pattern == Pattern::Dense) return {{kDense, false}};
+  if (s.pattern == Pattern::Fixed) {
+    // The block part for every key (zeros for part-2 heads), then the
+    // summary keys add what later blocks' queries give them.
+    if (s.part == AttentionPart::Part1) return {{kFixedBlock, false}};
+    return {{kFixedBlock, false}, {kFixedSummary, true}};
+  }
+  return forward_launches(s);  // strided: column, then band adding to it
+}
 
 bool attention_uses_fused_kernels(const AttentionSpec& s) {
   return s.head_dim_qk == s.head_dim_v && (s.head_dim_qk == 64 || s.head_dim_qk == 128) &&
@@ -53,17 +75,8 @@ void attention_forward(__half* out, float* lse, const __half* qkv, const Attenti
   }
   Pointers p{};
   p.qkv = qkv, p.out_w = out, p.lse_w = lse;
-  int batch = int(s.batch);
-  if (s.pattern == Pattern::Dense) {
-    launch_forward(kDense, false, g, batch, p, stream);
-  } else if (s.pattern == Pattern::Fixed) {
-    launch_forward(kFixedQuery, false, g, batch, p, stream);
-  } else {
-    // The column part first; the band then merges its softmax into it.
-    bool column = strided_uses(s, 2), band = strided_uses(s, 1);
-    if (column) launch_forward(kStridedColumn, false, g, batch, p, stream);
-    if (band) launch_forward(kStridedBand, column, g, batch, p, stream);
-  }
+  for (const Launch& l : forward_launches(s))
+    launch_forward(l.kind, l.accumulate, g, int(s.batch), p, stream);
 }
 
 void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
@@ -89,28 +102,17 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
   p.dq_acc = dq_acc.ptr<float>(), p.d_qkv = d_qkv;
   int batch = int(s.batch);
   launch_backward_prologue(g, batch, p, stream);
-  if (s.pattern == Pattern::Dense) {
-    launch_backward(kDense, false, g, batch, p, stream);
-  } else if (s.pattern == Pattern::Fixed) {
-    // The block part for every key (zeros for part-2 heads), then the
-    // summary keys add what later blocks' queries give them.
-    launch_backward(kFixedBlock, false, g, batch, p, stream);
-    if (s.part != AttentionPart::Part1) {
-      bool split = summary_chunks(g, batch) > 1;
-      Tensor dkv_acc;
-      if (split) {
-        dkv_acc = Tensor::empty({int64_t(summary_grads_floats(g, batch))}, DType::F32,
-                                Place::Device);
-        p.dkv_acc = dkv_acc.ptr<float>();
-        CUDA_CHECK(cudaMemsetAsync(p.dkv_acc, 0, dkv_acc.bytes(), stream));
-      }
-      launch_backward(kFixedSummary, true, g, batch, p, stream);
-      if (split) launch_add_summary_grads(g, batch, p, stream);
+  for (const Launch& l : backward_launches(s)) {
+    bool split = l.kind == kFixedSummary && summary_chunks(g, batch) > 1;
+    Tensor dkv_acc;
+    if (split) {
+      dkv_acc = Tensor::empty({int64_t(summary_grads_floats(g, batch))}, DType::F32,
+                              Place::Device);
+      p.dkv_acc = dkv_acc.ptr<float>();
+      CUDA_CHECK(cudaMemsetAsync(p.dkv_acc, 0, dkv_acc.bytes(), stream));
     }
-  } else {
-    bool column = strided_uses(s, 2), band = strided_uses(s, 1);
-    if (column) launch_backward(kStridedColumn, false, g, batch, p, stream);
-    if (band) launch_backward(kStridedBand, column, g, batch, p, stream);
+    launch_backward(l.kind, l.accumulate, g, batch, p, stream);
+    if (split) launch_add_summary_grads(g, batch, p, stream);
   }
   launch_backward_epilogue(g, batch, p, stream);
 }

@@ -5,9 +5,24 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <vector>
+
+#include "kernels/attention_pattern.h"
 #include "kernels/cuda/attention_plan.cuh"
 
 namespace st::cuda::attn {
+
+// The kernels' view of a spec (validated; throws st::Error on CUDA limits).
+Geometry geometry(const AttentionSpec& s);
+
+// The launches a pattern needs, in order; a launch that accumulates adds to
+// what the earlier ones wrote (docs/attention-kernels.md).
+struct Launch {
+  Kind kind;
+  bool accumulate;
+};
+std::vector<Launch> forward_launches(const AttentionSpec& s);
+std::vector<Launch> backward_launches(const AttentionSpec& s);
 
 struct Pointers {
   const __half* qkv;

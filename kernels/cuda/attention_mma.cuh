@@ -351,19 +351,13 @@ __device__ inline void mma_atb(float (*acc)[4], const __half* a, const __half* b
 // Sets the elements of a 16 x 64 score fragment whose pair is not allowed
 // (or whose inner index is past the segment) to -inf.  Outer positions of
 // the thread's two rows are pos_row[0..1]; the inner segment starts at e0.
-// key_major swaps the roles: rows are keys, columns queries.  Each row's
-// allowed inner positions form one interval (allowed_positions), and the
-// segment's positions grow with the index, so each row keeps one range of
-// columns: two compares per element.
+// key_major swaps the roles: rows are keys, columns queries.  Each row
+// keeps one range of columns (mask_range): two compares per element.
 __device__ inline void apply_mask(float (*s)[4], const Seg& inner, const Geometry& g, int e0,
                                   const int* pos_row, bool key_major) {
-  int t = threadIdx.x % 4, lo[2], hi[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    Interval x = allowed_positions(inner.rel, pos_row[r], g.l, key_major);
-    lo[r] = first_index_at_least(inner, g, x.lo) - e0;
-    hi[r] = min(first_index_at_least(inner, g, x.hi + 1), inner.count) - 1 - e0;
-  }
+  int t = threadIdx.x % 4;
+  const ColumnRange keep[2] = {mask_range(inner, g, e0, pos_row[0], key_major),
+                               mask_range(inner, g, e0, pos_row[1], key_major)};
 #pragma unroll
   for (int j = 0; j < kTile / 8; ++j)
 #pragma unroll
@@ -371,7 +365,7 @@ __device__ inline void apply_mask(float (*s)[4], const Seg& inner, const Geometr
       int col = 8 * j + 2 * t + e;
 #pragma unroll
       for (int r = 0; r < 2; ++r)
-        if (col < lo[r] || col > hi[r]) s[j][2 * r + e] = -INFINITY;
+        if (col < keep[r].lo || col > keep[r].hi) s[j][2 * r + e] = -INFINITY;
     }
 }
 

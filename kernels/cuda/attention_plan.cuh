@@ -49,7 +49,7 @@ struct Geometry {
   float scale_log2;  // log2(e) / sqrt(d)
 };
 
-__device__ inline int seg_pos(const Seg& s, const Geometry& g, int t) {
+__host__ __device__ inline int seg_pos(const Seg& s, const Geometry& g, int t) {
   int e = s.first + t;
   return s.summary ? (e / g.c) * g.l + s.start + e % g.c : s.start + e * s.step;
 }
@@ -59,12 +59,12 @@ __device__ inline int seg_pos(const Seg& s, const Geometry& g, int t) {
 struct SegWalk {
   int pos, cell;
 };
-__device__ inline SegWalk seg_walk(const Seg& s, const Geometry& g, int t) {
+__host__ __device__ inline SegWalk seg_walk(const Seg& s, const Geometry& g, int t) {
   int e = s.first + t;
   return s.summary ? SegWalk{(e / g.c) * g.l + s.start + e % g.c, e % g.c}
                    : SegWalk{s.start + e * s.step, 0};
 }
-__device__ inline void seg_advance(SegWalk& w, const Seg& s, const Geometry& g, int stride) {
+__host__ __device__ inline void seg_advance(SegWalk& w, const Seg& s, const Geometry& g, int stride) {
   if (!s.summary) {
     w.pos += stride * s.step;
     return;
@@ -73,13 +73,13 @@ __device__ inline void seg_advance(SegWalk& w, const Seg& s, const Geometry& g, 
   while (w.cell >= g.c) w.cell -= g.c, w.pos += g.l - g.c;
 }
 
-__device__ inline int floor_div(int a, int b) {  // b > 0
+__host__ __device__ inline int floor_div(int a, int b) {  // b > 0
   return a >= 0 ? a / b : -((b - 1 - a) / b);
 }
 
 // The smallest t (relative to s.first, possibly negative or past s.count)
 // with seg_pos(s, g, t) >= x: positions grow with t.
-__device__ inline int first_index_at_least(const Seg& s, const Geometry& g, int x) {
+__host__ __device__ inline int first_index_at_least(const Seg& s, const Geometry& g, int x) {
   if (!s.summary) return floor_div(x - s.start + s.step - 1, s.step) - s.first;
   // Summary cells below x: whole blocks of c cells, then part of x's block.
   int below = x <= s.start ? 0
@@ -97,7 +97,7 @@ struct Interval {
   int lo, hi;
 };
 
-__device__ inline Interval allowed_positions(int rel, int p, int l, bool key_major) {
+__host__ __device__ inline Interval allowed_positions(int rel, int p, int l, bool key_major) {
   int block_start = p / l * l;
   if (!key_major) switch (rel) {
       case kLE: return {-kFar, p};
@@ -115,9 +115,23 @@ __device__ inline Interval allowed_positions(int rel, int p, int l, bool key_maj
   }
 }
 
+// The columns x in [lo, hi] of an inner tile starting at index e0 whose
+// pair with outer position p is allowed (and whose index is inside the
+// segment): the segment's positions grow with the index, so the allowed
+// ones are one range.  (apply_mask; tests/kernels/test_attention_plan.cu.)
+struct ColumnRange {
+  int lo, hi;
+};
+__host__ __device__ inline ColumnRange mask_range(const Seg& inner, const Geometry& g, int e0,
+                                                  int p, bool key_major) {
+  Interval x = allowed_positions(inner.rel, p, g.l, key_major);
+  int end = min(first_index_at_least(inner, g, x.hi + 1), inner.count);
+  return {first_index_at_least(inner, g, x.lo) - e0, end - 1 - e0};
+}
+
 // True when every pair of the position ranges [imin, imax] x [jmin, jmax]
 // is allowed: such a tile needs no mask.
-__device__ inline bool all_allowed(int rel, int imin, int imax, int jmin, int jmax, int l) {
+__host__ __device__ inline bool all_allowed(int rel, int imin, int imax, int jmin, int jmax, int l) {
   switch (rel) {
     case kLE: return jmax <= imin;
     case kLT: return jmax < imin;
@@ -128,7 +142,7 @@ __device__ inline bool all_allowed(int rel, int imin, int imax, int jmin, int jm
 }
 
 // 0: both parts (merged), 1 or 2: one part; as st::head_part.
-__device__ inline int head_part(const Geometry& g, int h) {
+__host__ __device__ inline int head_part(const Geometry& g, int h) {
   if (g.pattern == 0) return 1;
   switch (g.part) {
     case 0: return 0;
@@ -138,13 +152,13 @@ __device__ inline int head_part(const Geometry& g, int h) {
   }
 }
 
-__device__ inline Seg run(int start, int step, int count, int rel) {
+__host__ __device__ inline Seg run(int start, int step, int count, int rel) {
   Seg s;
   s.start = start, s.step = step, s.count = count, s.rel = rel;
   return s;
 }
 
-__device__ inline Seg summary_cells(const Geometry& g, int h, int first, int count, int rel) {
+__host__ __device__ inline Seg summary_cells(const Geometry& g, int h, int first, int count, int rel) {
   Seg s;
   s.summary = true;
   s.start = g.l - (h % g.slices + 1) * g.c;  // first cell of the head's slice
@@ -153,7 +167,7 @@ __device__ inline Seg summary_cells(const Geometry& g, int h, int first, int cou
 }
 
 // (Constant indices only: a run-time index would put the plan in local memory.)
-__device__ inline void add_seg(Plan& p, const Seg& s) {
+__host__ __device__ inline void add_seg(Plan& p, const Seg& s) {
   if (s.count <= 0) return;
   if (p.nseg == 0)
     p.seg[0] = s;
@@ -180,7 +194,7 @@ inline int grid_tiles(Kind kind, const Geometry& g, int tile) {
 // Queries of tile x (`rows` of them, 64 per warpgroup) and the keys that
 // any of them attends.  Heavy tiles get low x so that they start first
 // (strided columns: within each column).
-__device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h, int rows,
+__host__ __device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h, int rows,
                                   int ntiles) {
   Plan p;
   int part = head_part(g, h);
@@ -213,7 +227,7 @@ __device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h, in
 // Keys of tile x (`keys` of them, 64 per warpgroup) and the queries that
 // attend any of them; each warpgroup takes its 64 (warpgroup_rows) and
 // masks the rest.
-__device__ inline Plan key_plan(Kind kind, const Geometry& g, int x, int h, int keys) {
+__host__ __device__ inline Plan key_plan(Kind kind, const Geometry& g, int x, int h, int keys) {
   Plan p;
   int part = head_part(g, h);
   if (kind == kStridedColumn) {  // column-major as in query_plan; heavy tiles first
@@ -287,7 +301,7 @@ __device__ inline BlockTile block_tile(const Geometry& g, int pairs, int chunks)
 // Rows [64 w, 64 w + 64) of a plan's outer tile: warpgroup w's share (count
 // 0 when the tile is shorter).  Positions past the end extrapolate the
 // segment to positions >= n, as in any partial tile.
-__device__ inline Seg warpgroup_rows(const Seg& rows, int w) {
+__host__ __device__ inline Seg warpgroup_rows(const Seg& rows, int w) {
   Seg s = rows;
   s.first = rows.first + w * kTile;
   s.count = max(0, min(kTile, rows.count - w * kTile));
@@ -299,13 +313,13 @@ struct InnerTile {
   int seg, e0;
 };
 
-__device__ inline int inner_tiles(const Plan& p) {
+__host__ __device__ inline int inner_tiles(const Plan& p) {
   return tiles_of(p.seg[0].count) + tiles_of(p.seg[1].count);  // unused: count 0
 }
 
-__device__ inline Seg pick(const Plan& p, int i) { return i == 0 ? p.seg[0] : p.seg[1]; }
+__host__ __device__ inline Seg pick(const Plan& p, int i) { return i == 0 ? p.seg[0] : p.seg[1]; }
 
-__device__ inline InnerTile inner_tile(const Plan& p, int t) {
+__host__ __device__ inline InnerTile inner_tile(const Plan& p, int t) {
   int first = tiles_of(p.seg[0].count);
   return t < first ? InnerTile{0, t * kTile} : InnerTile{1, (t - first) * kTile};
 }

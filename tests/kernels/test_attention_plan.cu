@@ -1,0 +1,169 @@
+// The fused attention kernels' plans and masks, run on the CPU (no GPU
+// needed): the same __host__ __device__ functions the kernels call.
+//  - Every launch of a pattern, with outer tiles of one or two warpgroups,
+//    together visits each allowed (query, key) pair of every head exactly
+//    once, against attention_keys (the CPU reference's pattern).
+//  - A tile's mask, one column range per row, keeps exactly the columns
+//    whose pair the relation allows, for random segments and positions.
+//  - Walking a segment's positions with a fixed stride gives seg_pos.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/attention_pattern.h"
+#include "kernels/cuda/attention_fused.cuh"
+
+using namespace st;
+using namespace st::cuda::attn;
+
+namespace {
+
+// The relations, written from their definitions in attention_plan.cuh.
+bool relation_allows(int rel, int i, int j, int l) {
+  switch (rel) {
+    case kLE: return j <= i;
+    case kLT: return j < i;
+    case kBand: return j <= i && j > i - l;
+    case kBlockLE: return j <= i && j / l == i / l;
+    default: return j / l < i / l;  // kPrevBlock
+  }
+}
+
+AttentionSpec make_spec(Pattern p, AttentionPart part, int64_t n, int64_t l, int64_t c,
+                        int64_t v, int64_t heads) {
+  AttentionSpec s;
+  s.pattern = p, s.part = part, s.n = n, s.stride = l, s.summary = c, s.slices = v;
+  s.heads = heads, s.head_dim_qk = s.head_dim_v = 64;
+  return s;
+}
+
+using Pair = std::tuple<int, int, int>;  // head, query, key
+
+// How often the launches' tiles visit each allowed pair.
+std::map<Pair, int> visits(const AttentionSpec& s, bool backward, int rows) {
+  Geometry g = geometry(s);
+  std::map<Pair, int> seen;
+  for (const Launch& launch : backward ? backward_launches(s) : forward_launches(s)) {
+    int ntiles = grid_tiles(launch.kind, g, rows);
+    for (int h = 0; h < g.heads; ++h)
+      for (int x = 0; x < ntiles; ++x) {
+        Plan plan = backward ? key_plan(launch.kind, g, x, h, rows)
+                             : query_plan(launch.kind, g, x, h, rows, ntiles);
+        for (int w = 0; w < rows / kTile; ++w) {
+          Seg outer = warpgroup_rows(plan.rows, w);
+          for (int r = 0; r < outer.count; ++r)
+            for (int k = 0; k < plan.nseg; ++k) {
+              Seg inner = pick(plan, k);
+              int p = seg_pos(outer, g, r);
+              for (int t = 0; t < inner.count; ++t) {
+                int i = backward ? seg_pos(inner, g, t) : p, j = backward ? p : seg_pos(inner, g, t);
+                if (relation_allows(inner.rel, i, j, g.l)) ++seen[{h, i, j}];
+              }
+            }
+        }
+      }
+  }
+  return seen;
+}
+
+void expect_exact_cover(const AttentionSpec& s) {
+  std::map<Pair, int> expected;
+  std::vector<int64_t> keys;
+  for (int h = 0; h < s.heads; ++h)
+    for (int64_t i = 0; i < s.n; ++i) {
+      attention_keys(s, h, i, keys);
+      for (int64_t j : keys) expected[{h, int(i), int(j)}] = 1;
+    }
+  for (bool backward : {false, true})
+    for (int rows : {kTile, 2 * kTile}) {
+      SCOPED_TRACE(std::string(pattern_name(s.pattern)) + "/" + part_name(s.part) +
+                   " n=" + std::to_string(s.n) + " l=" + std::to_string(s.stride) +
+                   (backward ? " backward" : " forward") + " rows=" + std::to_string(rows));
+      std::map<Pair, int> seen = visits(s, backward, rows);
+      int missing = 0, extra = 0, repeated = 0;
+      for (const auto& [pair, count] : expected) missing += !seen.count(pair);
+      for (const auto& [pair, count] : seen) {
+        extra += !expected.count(pair);
+        repeated += count > 1;
+      }
+      EXPECT_EQ(missing, 0) << "allowed pairs no tile visits";
+      EXPECT_EQ(extra, 0) << "pairs visited that the pattern does not allow";
+      EXPECT_EQ(repeated, 0) << "pairs visited more than once";
+    }
+}
+
+TEST(AttentionPlan, LaunchesVisitEachAllowedPairOnce) {
+  for (AttentionPart part : {AttentionPart::Merged, AttentionPart::Part1, AttentionPart::Part2,
+                             AttentionPart::SplitHeads}) {
+    // Fixed: blocks of one and of two 64-row tiles (a 128-row tile then
+    // spans two blocks), distinct summary slices, a partial last tile.
+    expect_exact_cover(make_spec(Pattern::Fixed, part, 640, 128, 32, 2, 4));
+    expect_exact_cover(make_spec(Pattern::Fixed, part, 448, 64, 16, 2, 4));
+    expect_exact_cover(make_spec(Pattern::Fixed, part, 576, 192, 8, 1, 2));
+    // Strided: columns of several tiles, and a band wider than a tile.
+    expect_exact_cover(make_spec(Pattern::Strided, part, 1000, 40, 1, 1, 2));
+    expect_exact_cover(make_spec(Pattern::Strided, part, 640, 128, 1, 1, 2));
+  }
+  expect_exact_cover(make_spec(Pattern::Dense, AttentionPart::Merged, 1000, 1, 1, 1, 2));
+}
+
+TEST(AttentionPlan, MaskKeepsExactlyTheAllowedColumns) {
+  std::mt19937 gen(7);
+  auto pick_int = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(gen); };
+  int checked = 0;
+  for (int trial = 0; trial < 4000; ++trial) {
+    Geometry g{};
+    g.l = 64 * pick_int(1, 3), g.c = pick_int(1, 4) * 8, g.n = g.l * pick_int(4, 20);
+    g.heads = 1, g.slices = 1;
+    bool summary = pick_int(0, 3) == 0;
+    Seg s;
+    if (summary) {
+      s.summary = true, s.start = g.l - g.c, s.first = pick_int(0, 40);
+      s.count = pick_int(1, (g.n / g.l) * g.c - s.first);
+      s.rel = pick_int(0, 1) ? kLE : kPrevBlock;
+    } else {
+      s.step = pick_int(0, 1) ? 1 : g.l, s.start = pick_int(0, s.step == 1 ? 200 : g.l - 1);
+      s.first = pick_int(0, 3), s.count = pick_int(1, 300);
+      s.rel = pick_int(0, 4);
+    }
+    bool key_major = !summary && pick_int(0, 1);
+    int e0 = kTile * pick_int(0, (s.count - 1) / kTile);
+    int p = pick_int(0, g.n + 200);  // positions past n: rows past a tile's end
+    ColumnRange keep = mask_range(s, g, e0, p, key_major);
+    for (int col = 0; col < kTile; ++col) {
+      bool inside = e0 + col < s.count;
+      int q = seg_pos(s, g, e0 + col);
+      bool allowed = inside && (key_major ? relation_allows(s.rel, q, p, g.l)
+                                          : relation_allows(s.rel, p, q, g.l));
+      bool kept = col >= keep.lo && col <= keep.hi;
+      ASSERT_EQ(kept, allowed) << "rel " << s.rel << (summary ? " summary" : " run") << " step "
+                               << s.step << " start " << s.start << " first " << s.first
+                               << " e0 " << e0 << " col " << col << " p " << p << " l " << g.l
+                               << " c " << g.c << (key_major ? " key-major" : "");
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 4000 * kTile);
+}
+
+TEST(AttentionPlan, WalkingASegmentGivesItsPositions) {
+  Geometry g{};
+  g.l = 192, g.c = 24, g.n = 192 * 40;
+  for (bool summary : {false, true})
+    for (int stride : {8, 16, 32}) {
+      Seg s;
+      s.summary = summary, s.start = summary ? g.l - 2 * g.c : 5, s.step = summary ? 1 : g.l;
+      s.first = 37;
+      SegWalk w = seg_walk(s, g, 3);
+      for (int t = 3; t < 600; t += stride) {
+        ASSERT_EQ(w.pos, seg_pos(s, g, t)) << (summary ? "summary" : "run") << " t " << t;
+        seg_advance(w, s, g, stride);
+      }
+    }
+}
+
+}  // namespace
