@@ -7,6 +7,7 @@
 #include "core/nccl_check.h"
 #include "core/tensor.h"
 #include "gpu_test.h"
+#include "tests/error_of.h"
 
 using namespace st;
 
@@ -81,37 +82,26 @@ TEST(Tensor, ChecksDtypeAndShape) {
   EXPECT_THROW(Tensor::empty({-1}, DType::F32, Place::Host), Error);
 }
 
-// The message of the exception a statement throws.
-template <class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(nothing thrown)";
-}
-
 TEST(ErrorChecks, CudaFailureNamesFileLineAndCudaMessage) {
   // An invalid device ordinal fails with or without a GPU present.
-  std::string m = message_of([] { CUDA_CHECK(cudaSetDevice(12345)); });
+  std::string m = test::error_of([] { CUDA_CHECK(cudaSetDevice(12345)); });
   EXPECT_NE(m.find("test_core.cpp:"), std::string::npos) << m;
   EXPECT_NE(m.find("cudaSetDevice(12345)"), std::string::npos) << m;
   EXPECT_NE(m.find(cudaGetErrorString(cudaSetDevice(12345))), std::string::npos) << m;
 }
 
 TEST(ErrorChecks, CublasAndNcclStatusesBecomeMessages) {
-  std::string m = message_of([] { CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE); });
+  std::string m = test::error_of([] { CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE); });
   EXPECT_NE(m.find("test_core.cpp:"), std::string::npos) << m;
   EXPECT_NE(m.find(cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE)), std::string::npos);
-  m = message_of([] { NCCL_CHECK(ncclInvalidArgument); });
+  m = test::error_of([] { NCCL_CHECK(ncclInvalidArgument); });
   EXPECT_NE(m.find(ncclGetErrorString(ncclInvalidArgument)), std::string::npos) << m;
   EXPECT_NO_THROW(NCCL_CHECK(ncclSuccess));
 }
 
 TEST(ErrorChecks, Hdf5FailureCarriesHdf5sOwnMessage) {
   hdf5_silence_errors();
-  std::string m = message_of(
+  std::string m = test::error_of(
       [] { HDF5_CHECK(H5Fopen("/nonexistent/file.h5", H5F_ACC_RDONLY, H5P_DEFAULT)); });
   EXPECT_NE(m.find("test_core.cpp:"), std::string::npos) << m;
   EXPECT_NE(m.find("H5Fopen"), std::string::npos) << m;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "tests/error_of.h"
 
 namespace st::test {
 
@@ -83,16 +84,6 @@ inline std::vector<uint8_t> wav_bytes(int rate, int channels, int bits, const st
   put32(b, data_bytes);
   for (int s : samples) bits == 8 ? b.push_back(uint8_t(s)) : put16(b, s);
   return b;
-}
-
-// The message of the st::Error that `call` throws ("" when it throws none).
-template <class F> std::string error_of(F call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace st::test
