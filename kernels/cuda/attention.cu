@@ -113,6 +113,7 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
     }
     launch_backward(l.kind, l.accumulate, g, batch, p, stream);
     if (split) launch_add_summary_grads(g, batch, p, stream);
+    p.dkv_acc = nullptr;  // freed with dkv_acc: the stream orders its reuse
   }
   launch_backward_epilogue(g, batch, p, stream);
 }

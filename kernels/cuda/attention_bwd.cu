@@ -6,11 +6,12 @@
 //   dQ += scale dS K  (fp32 atomics into a scratch accumulator),
 // 5 tile products per tile pair.  Two warpgroups share the query tiles, so
 // dQ's atomics (the L2's atomic throughput bounds long passes) come once per
-// 128 keys, not per 64.  dK and dV have one owner each; dQ rows get
-// contributions from every key tile that their queries attend, in no fixed
-// order, so dQ can differ from run to run by fp32 rounding.  Two row-wise
-// kernels frame the pass: before, delta = rowsum(dO O) and a zeroed dQ
-// accumulator; after, dQ scaled and rounded to fp16 into d_qkv.
+// 128 keys, not per 64.  dK and dV have one owner each, except in split
+// launches (kSplitTiles); dQ rows get contributions from every key tile that
+// their queries attend, in no fixed order, so dQ can differ from run to run
+// by fp32 rounding.  Two row-wise kernels frame the pass: before, delta =
+// rowsum(dO O), lse in base 2 and a zeroed dQ accumulator; after, dQ scaled
+// and rounded to fp16 into d_qkv.
 #include <cmath>
 
 #include "core/cuda_check.h"
@@ -257,7 +258,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     if (row[r] >= keys.count) continue;
     if (split) {  // partial sums of summary cells: [pair][cell][dK | dV]
       int cells = (g.n / g.l) * g.c;
-      float* acc = a.p.dkv_acc + (int64_t(bt.b * g.heads + h) * cells + keys.first + row[r]) * 2 * D;
+      float* acc =
+          a.p.dkv_acc + (int64_t(b * g.heads + h) * cells + keys.first + row[r]) * 2 * D;
 #pragma unroll
       for (int j = 0; j < D / 8; ++j) {
         atomicAdd(reinterpret_cast<float2*>(acc + 8 * j + 2 * t4),
@@ -297,9 +299,10 @@ __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float
   const int cells = (g.n / g.l) * g.c, part = int(x % kPerCell);
   const int64_t pair = x / kPerCell / cells;
   const int e = int(x / kPerCell % cells), b = int(pair / g.heads), h = int(pair % g.heads);
-  const int pos = (e / g.c) * g.l + g.l - (h % g.slices + 1) * g.c + e % g.c;
+  const int pos = seg_pos(summary_cells(g, h, 0, cells, kLE), g, e);
   const int which = part / (D / 8), col = part % (D / 8) * 8;
-  __half* dst = d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width + ((1 + which) * g.heads + h) * D + col;
+  __half* dst = d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width +
+                ((1 + which) * g.heads + h) * D + col;
   const float4* src = reinterpret_cast<const float4*>(acc) + 2 * x;
   float4 lo = src[0], hi = src[1];
   uint4 u = *reinterpret_cast<const uint4*>(dst);
@@ -314,7 +317,7 @@ __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float
 }
 
 template <int D, int WGS>
-void launch_pass(const BwdArgs& a, int batch, cudaStream_t stream) {
+void launch_pass(const BwdArgs& a, cudaStream_t stream) {
   size_t smem = ((2 * WGS + 4) * kTileElems<D> + WGS * kTileElems<64>) * sizeof(__half) +
                 4 * kTile * sizeof(float) + kTileAlign;
   static bool ready = [&] {
@@ -370,9 +373,9 @@ void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, c
   BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks};
   bool wide = wide_backward(kind, g, batch);
   if (g.d == 64)
-    wide ? launch_pass<64, 2>(a, batch, stream) : launch_pass<64, 1>(a, batch, stream);
+    wide ? launch_pass<64, 2>(a, stream) : launch_pass<64, 1>(a, stream);
   else
-    wide ? launch_pass<128, 2>(a, batch, stream) : launch_pass<128, 1>(a, batch, stream);
+    wide ? launch_pass<128, 2>(a, stream) : launch_pass<128, 1>(a, stream);
 }
 
 void launch_add_summary_grads(const Geometry& g, int batch, const Pointers& p,

@@ -175,7 +175,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
 }
 
 template <int D, int WGS>
-void launch(const FwdArgs& a, int batch, cudaStream_t stream) {
+void launch(const FwdArgs& a, cudaStream_t stream) {
   size_t smem = (WGS + 4) * kTileElems<D> * sizeof(__half) + kTileAlign;
   static bool ready = [&] {
     CUDA_CHECK(cudaFuncSetAttribute(forward_kernel<D, WGS>,
@@ -200,9 +200,9 @@ void launch_forward(Kind kind, bool accumulate, const Geometry& g, int batch, co
   // 0.140 -> 0.182 ms).
   bool wide = long_inner_loops(kind, g) && two_warpgroups(kind, g, batch, 2);
   if (g.d == 64)
-    wide ? launch<64, 2>(a, batch, stream) : launch<64, 1>(a, batch, stream);
+    wide ? launch<64, 2>(a, stream) : launch<64, 1>(a, stream);
   else
-    wide ? launch<128, 2>(a, batch, stream) : launch<128, 1>(a, batch, stream);
+    wide ? launch<128, 2>(a, stream) : launch<128, 1>(a, stream);
 }
 
 }  // namespace st::cuda::attn

@@ -11,11 +11,12 @@
 
 #include <cstdint>
 
+#include "core/cuda_check.h"
+
 namespace st::cuda::attn {
 
 constexpr int kTile = 64;      // rows of a warpgroup's outer tile, positions of an inner tile
 constexpr int kThreads = 128;  // a warpgroup: 4 warps of 16 outer rows each
-
 
 // What one launch covers.  Query-major launches (forward) use
 // Dense, FixedQuery, StridedColumn, StridedBand; key-major launches (backward)
@@ -60,11 +61,10 @@ struct SegWalk {
   int pos, cell;
 };
 __host__ __device__ inline SegWalk seg_walk(const Seg& s, const Geometry& g, int t) {
-  int e = s.first + t;
-  return s.summary ? SegWalk{(e / g.c) * g.l + s.start + e % g.c, e % g.c}
-                   : SegWalk{s.start + e * s.step, 0};
+  return {seg_pos(s, g, t), s.summary ? (s.first + t) % g.c : 0};
 }
-__host__ __device__ inline void seg_advance(SegWalk& w, const Seg& s, const Geometry& g, int stride) {
+__host__ __device__ inline void seg_advance(SegWalk& w, const Seg& s, const Geometry& g,
+                                            int stride) {
   if (!s.summary) {
     w.pos += stride * s.step;
     return;
@@ -131,7 +131,8 @@ __host__ __device__ inline ColumnRange mask_range(const Seg& inner, const Geomet
 
 // True when every pair of the position ranges [imin, imax] x [jmin, jmax]
 // is allowed: such a tile needs no mask.
-__host__ __device__ inline bool all_allowed(int rel, int imin, int imax, int jmin, int jmax, int l) {
+__host__ __device__ inline bool all_allowed(int rel, int imin, int imax, int jmin, int jmax,
+                                            int l) {
   switch (rel) {
     case kLE: return jmax <= imin;
     case kLT: return jmax < imin;
@@ -158,7 +159,8 @@ __host__ __device__ inline Seg run(int start, int step, int count, int rel) {
   return s;
 }
 
-__host__ __device__ inline Seg summary_cells(const Geometry& g, int h, int first, int count, int rel) {
+__host__ __device__ inline Seg summary_cells(const Geometry& g, int h, int first, int count,
+                                            int rel) {
   Seg s;
   s.summary = true;
   s.start = g.l - (h % g.slices + 1) * g.c;  // first cell of the head's slice
@@ -195,7 +197,7 @@ inline int grid_tiles(Kind kind, const Geometry& g, int tile) {
 // any of them attends.  Heavy tiles get low x so that they start first
 // (strided columns: within each column).
 __host__ __device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, int h, int rows,
-                                  int ntiles) {
+                                           int ntiles) {
   Plan p;
   int part = head_part(g, h);
   if (kind == kStridedColumn) {
@@ -268,9 +270,9 @@ __host__ __device__ inline Plan key_plan(Kind kind, const Geometry& g, int x, in
 inline bool two_warpgroups(Kind kind, const Geometry& g, int batch, int per_sm) {
   static int sms = [] {
     int device = 0, count = 0;
-    cudaGetDevice(&device);
-    cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
-    return count > 0 ? count : 132;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    return count;
   }();
   return int64_t(grid_tiles(kind, g, 2 * kTile)) * batch * g.heads >= int64_t(per_sm) * sms;
 }

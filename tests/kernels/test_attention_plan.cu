@@ -60,7 +60,7 @@ std::map<Pair, int> visits(const AttentionSpec& s, bool backward, int rows) {
               Seg inner = pick(plan, k);
               int p = seg_pos(outer, g, r);
               for (int t = 0; t < inner.count; ++t) {
-                int i = backward ? seg_pos(inner, g, t) : p, j = backward ? p : seg_pos(inner, g, t);
+                int q = seg_pos(inner, g, t), i = backward ? q : p, j = backward ? p : q;
                 if (relation_allows(inner.rel, i, j, g.l)) ++seen[{h, i, j}];
               }
             }
