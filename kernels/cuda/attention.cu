@@ -94,7 +94,7 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
   }
   Tensor delta = Tensor::empty({s.batch, s.heads, s.n}, DType::F32, Place::Device);
   Tensor lse2 = Tensor::empty({s.batch, s.heads, s.n}, DType::F32, Place::Device);
-  Tensor dq_acc = Tensor::empty({s.batch * s.n, s.heads * s.head_dim_qk}, DType::F32,
+  Tensor dq_acc = Tensor::empty({s.batch, s.heads, s.n, s.head_dim_qk}, DType::F32,
                                 Place::Device);
   Pointers p{};
   p.qkv = qkv, p.out = out, p.d_out = d_out, p.lse = lse, p.delta = delta.ptr<float>();

@@ -3,10 +3,10 @@
 // for each tile of 64 queries that attends them, recomputes P^T from the
 // saved lse, then
 //   dV += P^T dO,  dS^T = P^T (V dO^T - delta),  dK += scale dS^T Q,
-//   dQ += scale dS K  (fp32 atomics into a scratch accumulator),
+//   dQ += scale dS K  (fp32 reductions into a scratch accumulator),
 // 5 tile products per tile pair.  Two warpgroups share the query tiles, so
-// dQ's atomics (the L2's atomic throughput bounds long passes) come once per
-// 128 keys, not per 64.  dK and dV have one owner each, except in split
+// dQ's reductions (the L2's throughput for them bounds long passes) come
+// once per 128 keys, not per 64.  dK and dV have one owner each, except in split
 // launches (kSplitTiles); dQ rows get contributions from every key tile that
 // their queries attend, in no fixed order, so dQ can differ from run to run
 // by fp32 rounding.  Two row-wise kernels frame the pass: before, delta =
@@ -70,21 +70,38 @@ __global__ void delta_kernel(Geometry g, int64_t chunks, const __half* out,
   }
 }
 
-// d_qkv's Q columns = scale * dq_acc, rounded to fp16.
+// d_qkv's Q columns = scale * dq_acc (head-major), rounded to fp16.
 template <int D>
 __global__ void dq_to_half_kernel(Geometry g, int64_t chunks, const float* dq_acc,
                                   __half* d_qkv) {
   int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (x >= chunks) return;
   const float scale = g.scale_log2 * float(M_LN2);
-  const float4* src = reinterpret_cast<const float4*>(dq_acc) + 2 * x;
+  int64_t row = x / (g.heads * D / 8), col = x % (g.heads * D / 8) * 8;  // b * n + i
+  int64_t at = ((row / g.n * g.heads + col / D) * g.n + row % g.n) * D + col % D;
+  const float4* src = reinterpret_cast<const float4*>(dq_acc + at);
   float4 lo = src[0], hi = src[1];
   __half2 h[4] = {__floats2half2_rn(lo.x * scale, lo.y * scale),
                   __floats2half2_rn(lo.z * scale, lo.w * scale),
                   __floats2half2_rn(hi.x * scale, hi.y * scale),
                   __floats2half2_rn(hi.z * scale, hi.w * scale)};
-  int64_t row = x / (g.heads * D / 8), col = x % (g.heads * D / 8) * 8;
   *reinterpret_cast<uint4*>(d_qkv + row * g.qkv_width + col) = *reinterpret_cast<uint4*>(h);
+}
+
+// dQ reaches dq_acc ([batch, heads, n, D] fp32) by the TMA unit's bulk
+// reductions (sm_90a) from a [64][D] fp32 tile of shared memory: one
+// reduction per tile where its queries are consecutive positions (dense,
+// fixed), one per row otherwise (strided columns).  Per-thread fp32
+// atomics bounded the long passes at the L2, and bulk reductions of single
+// rows of 128 bytes were slower still (per-operation cost).  The tile fits
+// beside three one-warpgroup blocks per SM with d = 64 (all 228 KiB) and
+// beside one two-warpgroup block; with d = 128 and one warpgroup, and on
+// other targets, dQ goes by float4 atomics.
+template <int D, int WGS>
+constexpr bool kStageDq = D == 64 && WGS == 1;
+template <int D, int WGS>
+constexpr size_t stage_bytes() {
+  return kStageDq<D, WGS> ? size_t(kTile) * D * sizeof(float) : 0;
 }
 
 // Thread blocks per SM: with one warpgroup (about 168 registers a thread)
@@ -105,6 +122,12 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   __half* sds = sdo + 2 * T;    // dS^T [64 WGS keys][64 queries], WGS [64][64] tiles
   float* slse = reinterpret_cast<float*>(sds + WGS * kTileElems<64>);  // two buffers
   float* sdelta = slse + 2 * kTile;                                    // two buffers
+  float* sstage = sdelta + 2 * kTile;  // dQ rows, [64][D]
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr bool bulk_dq = kStageDq<D, WGS>;
+#else
+  constexpr bool bulk_dq = false;
+#endif
   const Geometry& g = a.g;
   const BlockTile bt = block_tile(g, a.pairs, a.chunks);
   const int b = bt.b, h = bt.h;
@@ -139,9 +162,26 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
       if (wg == WGS - 1) cp_async4(sdelta + buf * kTile + e, a.p.delta + stat + pos, ok);
     }
   };
+  // A launch that adds to an earlier one reads that one's dK and dV of its
+  // keys into shared memory for the epilogue (read from global memory there,
+  // one round trip per element, they cost the band launch of the strided
+  // pattern a third of its time).  With one warpgroup they go into the query
+  // and dO buffers that the last tile leaves free, while it computes; with
+  // two (four tiles), into all of those after the loop.
+  const bool add_prev = a.accumulate && !split;
+  __half* prev_k = WGS == 1 ? sq + (t_end % 2) * T : sq + wg * T;
+  __half* prev_v = WGS == 1 ? sdo + (t_end % 2) * T : sdo + wg * T;
+  auto load_prev = [&] {
+    const __half* d_base = a.p.d_qkv + int64_t(b) * g.n * g.qkv_width;
+    load_tile<D>(prev_k, d_base + (g.heads + h) * D, g.qkv_width, keys, g, 0);
+    load_tile<D>(prev_v, d_base + (2 * g.heads + h) * D, g.qkv_width, keys, g, 0);
+  };
   load_tile<D>(my_k, base + (g.heads + h) * D, g.qkv_width, keys, g, 0);
   load_tile<D>(my_v, base + (2 * g.heads + h) * D, g.qkv_width, keys, g, 0);
-  if (t_begin < t_end) load_q(t_begin);
+  if (t_begin < t_end)
+    load_q(t_begin);
+  else if (WGS == 1 && add_prev)
+    load_prev();
   cp_async_commit();
 
   const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32, t4 = lane % 4;
@@ -162,7 +202,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     cp_async_wait<0>();  // query tile t
     fence_smem_for_mma();
     __syncthreads();  // also: every warp is done with tile t - 1 and its sds
-    if (t + 1 < t_end) load_q(t + 1);  // into tile t - 1's buffers
+    if (t + 1 < t_end)
+      load_q(t + 1);  // into tile t - 1's buffers
+    else if (WGS == 1 && add_prev)
+      load_prev();
     cp_async_commit();
     const int buf = t % 2;
     const __half* q_tile = sq + buf * T;
@@ -221,14 +264,14 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         *reinterpret_cast<uint32_t*>(sds + wg * kTileElems<64> +
                                      swizzled(row[e % 2], 16 * kk + 8 * (e / 2) + 2 * t4)) =
             dsf[kk][e];
+    if constexpr (bulk_dq) bulk_wait_read();  // the previous tile's staged dQ was read
     fence_smem_for_mma();
     __syncthreads();
     // At most 64 columns at a time: 32 accumulator registers.
     constexpr int N = D / WGS, CW = N < 64 ? N : 64;  // columns [N wg, N wg + N)
-    const int r = t4 % 2;  // lanes t and t ^ 1 swap halves: even lanes add row g, odd g + 8
-    const bool ok = row[r] < seg.count - it.e0;
-    float* dst = a.p.dq_acc + N * wg + 2 * (t4 - r) + h * D +
-                 (int64_t(b) * g.n + (ok ? seg_pos(seg, g, it.e0 + row[r]) : 0)) * g.heads * D;
+    const int valid_rows = seg.count - it.e0;
+    const int64_t head_rows = (int64_t(b) * g.heads + h) * g.n;
+    auto dq_row = [&](int i) { return a.p.dq_acc + (head_rows + seg_pos(seg, g, it.e0 + i)) * D; };
 #pragma unroll
     for (int c0 = 0; c0 < N; c0 += CW) {
       float dq[CW / 8][4];
@@ -237,18 +280,47 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
       fence_acc<CW / 8>(dq);
       fence_frag(pf);
       fence_frag(dsf);
+      if constexpr (bulk_dq) {  // CW == N: one pass
 #pragma unroll
-      for (int j = 0; j < CW / 8; ++j) {
-        float send0 = r ? dq[j][0] : dq[j][2], send1 = r ? dq[j][1] : dq[j][3];
-        float got0 = __shfl_xor_sync(0xffffffff, send0, 1);
-        float got1 = __shfl_xor_sync(0xffffffff, send1, 1);
-        float4 v = r ? make_float4(got0, got1, dq[j][2], dq[j][3])
-                     : make_float4(dq[j][0], dq[j][1], got0, got1);
-        if (ok) atomicAdd(reinterpret_cast<float4*>(dst + c0 + 8 * j), v);
+        for (int j = 0; j < CW / 8; ++j)
+#pragma unroll
+          for (int r = 0; r < 2; ++r)
+            *reinterpret_cast<float2*>(sstage + row[r] * D + N * wg + 8 * j + 2 * t4) =
+                make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
+        fence_smem_for_mma();
+        __syncthreads();
+        const int rows = min(kTile, valid_rows), e = threadIdx.x;
+        if (!seg.summary && seg.step == 1) {
+          if (e == 0) bulk_add_f32(dq_row(0), sstage, rows * D * int(sizeof(float)));
+        } else if (e < rows) {
+          bulk_add_f32(dq_row(e), sstage + e * D, D * int(sizeof(float)));
+        }
+        bulk_commit();
+      } else {
+        // Lanes t and t ^ 1 swap halves: even lanes add row g, odd g + 8.
+        const int r = t4 % 2;
+        const bool ok = row[r] < valid_rows;
+        float* dst = ok ? dq_row(row[r]) + N * wg + 2 * (t4 - r) : nullptr;
+#pragma unroll
+        for (int j = 0; j < CW / 8; ++j) {
+          float send0 = r ? dq[j][0] : dq[j][2], send1 = r ? dq[j][1] : dq[j][3];
+          float got0 = __shfl_xor_sync(0xffffffff, send0, 1);
+          float got1 = __shfl_xor_sync(0xffffffff, send1, 1);
+          float4 v = r ? make_float4(got0, got1, dq[j][2], dq[j][3])
+                       : make_float4(dq[j][0], dq[j][1], got0, got1);
+          if (ok) atomicAdd(reinterpret_cast<float4*>(dst + c0 + 8 * j), v);
+        }
       }
     }
   }
+  if constexpr (bulk_dq) bulk_wait_read();  // before the block's shared memory goes
+  if (WGS == 2 && add_prev) {
+    __syncthreads();  // both warpgroups are done with the query tiles
+    load_prev();
+    cp_async_commit();
+  }
   cp_async_wait<0>();
+  if (add_prev) __syncthreads();  // every thread's rows of prev_k and prev_v
   fence_acc<D / 8>(dk);
   fence_acc<D / 8>(dv);
 
@@ -278,9 +350,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         __half2* dst = reinterpret_cast<__half2*>(dst0 + 8 * j + 2 * t4);
         float2 v = which == 0 ? make_float2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale)
                               : make_float2(dv[j][2 * r], dv[j][2 * r + 1]);
-        if (a.accumulate) {
-          float2 prev = __half22float2(*dst);
-          v.x += prev.x, v.y += prev.y;
+        if (add_prev) {
+          const __half* prev = (which == 0 ? prev_k : prev_v) + swizzled(row[r], 8 * j + 2 * t4);
+          float2 p = __half22float2(*reinterpret_cast<const __half2*>(prev));
+          v.x += p.x, v.y += p.y;
         }
         *dst = __floats2half2_rn(v.x, v.y);
       }
@@ -319,7 +392,7 @@ __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float
 template <int D, int WGS>
 void launch_pass(const BwdArgs& a, cudaStream_t stream) {
   size_t smem = ((2 * WGS + 4) * kTileElems<D> + WGS * kTileElems<64>) * sizeof(__half) +
-                4 * kTile * sizeof(float) + kTileAlign;
+                4 * kTile * sizeof(float) + stage_bytes<D, WGS>() + kTileAlign;
   static bool ready = [&] {
     CUDA_CHECK(cudaFuncSetAttribute(backward_kernel<D, WGS>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));

@@ -65,13 +65,33 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
     if (wg == 0) load_tile<D>(sk + (t % 2) * T, kbase, g.qkv_width, s, g, it.e0);
     if (wg == WGS - 1) load_tile<D>(sv + (t % 2) * T, vbase, g.qkv_width, s, g, it.e0);
   };
+  // A launch that merges into an earlier one reads that one's output rows
+  // into the key (first warpgroup) or value buffer that the last tile leaves
+  // free, while it computes, and its lse into registers now: read from
+  // global memory in the epilogue, one round trip per element, they cost
+  // the strided band launch a large part of its time.
+  __half* prev_o = (wg == 0 ? sk : sv) + (ntiles % 2) * T;
+  auto load_prev = [&] {
+    load_tile<D>(prev_o, a.p.out_w + int64_t(b) * g.n * g.out_width + h * D, g.out_width, rows, g,
+                 0);
+  };
   load_tile<D>(sq + wg * T, base + h * D, g.qkv_width, rows, g, 0);
-  if (ntiles > 0) load_kv(0);
+  if (ntiles > 0)
+    load_kv(0);
+  else if (a.accumulate)
+    load_prev();
   cp_async_commit();
 
   const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
   const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
   const int qpos[2] = {seg_pos(rows, g, row[0]), seg_pos(rows, g, row[1])};
+  float* lse_row[2];
+  float old_lse[2];  // accumulate: the earlier launch's lse
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    lse_row[r] = a.p.lse_w + (int64_t(b) * g.heads + h) * g.n + qpos[r];
+    old_lse[r] = a.accumulate && row[r] < rows.count ? *lse_row[r] : -INFINITY;
+  }
   const int imin = seg_pos(rows, g, 0), imax = seg_pos(rows, g, rows.count - 1);
 
   float m[2] = {-INFINITY, -INFINITY}, sum[2] = {0, 0};
@@ -83,7 +103,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
     cp_async_wait<0>();  // key and value tile t
     fence_smem_for_mma();
     __syncthreads();  // also: every warp is done with tile t - 1
-    if (t + 1 < ntiles) load_kv(t + 1);  // into tile t - 1's buffers
+    if (t + 1 < ntiles)
+      load_kv(t + 1);  // into tile t - 1's buffers
+    else if (a.accumulate)
+      load_prev();
     cp_async_commit();
     float s[kTile / 8][4];
     mma_abt<D>(s, my_q, sk + (t % 2) * T);
@@ -136,20 +159,13 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
     fence_frag(pf);
   }
   cp_async_wait<0>();
+  if (a.accumulate) __syncthreads();  // every thread's rows of prev_o
 
   const int t4 = lane % 4;
-  float* lse_row[2];
-  float old_lse[2];  // accumulate: the earlier launch's lse, read before any lane writes
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     sum[r] += __shfl_xor_sync(0xffffffff, sum[r], 1);
     sum[r] += __shfl_xor_sync(0xffffffff, sum[r], 2);
-    lse_row[r] = a.p.lse_w + (int64_t(b) * g.heads + h) * g.n + qpos[r];
-    old_lse[r] = a.accumulate && row[r] < rows.count ? *lse_row[r] : -INFINITY;
-  }
-  __syncwarp();
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
     if (row[r] >= rows.count) continue;
     float lse = sum[r] > 0 ? (m[r] * g.scale_log2 + log2f(sum[r])) * float(M_LN2) : -INFINITY;
     float w_new = sum[r] > 0 ? 1.f / sum[r] : 0.f, w_old = 0.f;
@@ -165,8 +181,9 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
       __half2* dst = reinterpret_cast<__half2*>(out + 8 * j + 2 * t4);
       float2 v = make_float2(o[j][2 * r] * w_new, o[j][2 * r + 1] * w_new);
       if (a.accumulate) {
-        float2 prev = __half22float2(*dst);
-        v.x += prev.x * w_old, v.y += prev.y * w_old;
+        const __half* prev = prev_o + swizzled(row[r], 8 * j + 2 * t4);
+        float2 p = __half22float2(*reinterpret_cast<const __half2*>(prev));
+        v.x += p.x * w_old, v.y += p.y * w_old;
       }
       *dst = __floats2half2_rn(v.x, v.y);
     }

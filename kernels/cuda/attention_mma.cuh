@@ -105,6 +105,22 @@ __device__ inline void pack_a(uint32_t (*a)[4], const float (*p)[4]) {
 }
 
 // ---------------------------------------------------------------------------
+// Bulk reductions by the TMA unit (the async proxy): bytes (a multiple of
+// 16, both addresses 16-byte aligned) of fp32 in shared memory added
+// element-wise and atomically to global memory.  Each thread waits for the
+// groups it committed; the shared source may be rewritten once
+// bulk_wait_read returns (and the writes must pass fence_smem_for_mma and a
+// barrier before a bulk_add_f32 reads them).
+__device__ inline void bulk_add_f32(float* dst, const float* src, int bytes) {
+  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n"
+               ::"l"(dst), "r"(smem_addr(src)), "r"(bytes)
+               : "memory");
+}
+__device__ inline void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ inline void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+}
+
 // Tile products.  Each is a product of the whole thread block (one
 // warpgroup of 4 warps) with a 64-row result; warp w holds rows
 // [16 w, 16 w + 16) in the accumulator layout of mma.m16n8k16, 8 columns
