@@ -17,6 +17,7 @@
 #include "core/cuda_check.h"
 #include "kernels/cuda/attention_fused.cuh"
 #include "kernels/cuda/attention_mma.cuh"
+#include "kernels/cuda/chain.cuh"
 
 namespace st::cuda::attn {
 
@@ -43,6 +44,8 @@ template <int D>
 __global__ void delta_kernel(Geometry g, int64_t chunks, const __half* out,
                              const __half* d_out, const float* lse, float* delta, float* lse2,
                              float* dq_acc) {
+  wait_for_previous_kernel();  // chained: reads and writes nothing before
+  allow_next_kernel();
   int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   bool ok = x < chunks;
   float d = 0;
@@ -74,6 +77,8 @@ __global__ void delta_kernel(Geometry g, int64_t chunks, const __half* out,
 template <int D>
 __global__ void dq_to_half_kernel(Geometry g, int64_t chunks, const float* dq_acc,
                                   __half* d_qkv) {
+  wait_for_previous_kernel();  // chained: reads and writes nothing before
+  allow_next_kernel();
   int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (x >= chunks) return;
   const float scale = g.scale_log2 * float(M_LN2);
@@ -132,11 +137,23 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const BlockTile bt = block_tile(g, a.pairs, a.chunks);
   const int b = bt.b, h = bt.h;
   const Plan plan = key_plan(Kind(a.kind), g, bt.x, h, WGS * kTile);
-  if (a.accumulate && plan.nseg == 0) return;
   const bool split = a.chunks > 1;
+  const bool add_prev = a.accumulate && !split;
+  // Chained launches (kernels/cuda/chain.cuh): a launch that adds to an
+  // earlier one's dK and dV computes its tiles first (its dQ goes to the
+  // accumulator, which the prologue kernel zeroed) and waits for that one
+  // only before it reads them; any other launch waits now.
+  auto wait_previous = [] {
+    wait_for_previous_kernel();
+    allow_next_kernel();
+  };
+  if (!add_prev) wait_previous();
   const int t_begin = split ? bt.chunk * kSplitTiles : 0;
   const int t_end = split ? min(inner_tiles(plan), t_begin + kSplitTiles) : inner_tiles(plan);
-  if (split && t_begin >= t_end) return;
+  if ((a.accumulate && plan.nseg == 0) || (split && t_begin >= t_end)) {
+    if (add_prev) wait_previous();
+    return;
+  }
   const int wg = threadIdx.x / kThreads;  // this warpgroup owns keys [64 wg, 64 wg + 64)
   const Seg keys = warpgroup_rows(plan.rows, wg);
   __half* my_k = sk + wg * T;
@@ -168,10 +185,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // pattern a third of its time).  With one warpgroup they go into the query
   // and dO buffers that the last tile leaves free, while it computes; with
   // two (four tiles), into all of those after the loop.
-  const bool add_prev = a.accumulate && !split;
   __half* prev_k = WGS == 1 ? sq + (t_end % 2) * T : sq + wg * T;
   __half* prev_v = WGS == 1 ? sdo + (t_end % 2) * T : sdo + wg * T;
   auto load_prev = [&] {
+    wait_previous();
     const __half* d_base = a.p.d_qkv + int64_t(b) * g.n * g.qkv_width;
     load_tile<D>(prev_k, d_base + (g.heads + h) * D, g.qkv_width, keys, g, 0);
     load_tile<D>(prev_v, d_base + (2 * g.heads + h) * D, g.qkv_width, keys, g, 0);
@@ -366,6 +383,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
 template <int D>
 __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float* acc,
                                          __half* d_qkv) {
+  wait_for_previous_kernel();  // chained: reads and writes nothing before
+  allow_next_kernel();
   int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (x >= chunks) return;
   constexpr int kPerCell = 2 * D / 8;
@@ -400,7 +419,8 @@ void launch_pass(const BwdArgs& a, cudaStream_t stream) {
   }();
   (void)ready;
   dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile) * a.pairs * a.chunks);
-  backward_kernel<D, WGS><<<grid, WGS * kThreads, smem, stream>>>(a);
+  // A split launch follows the memset of its accumulator, not a kernel.
+  launch_chained(a.chunks == 1, backward_kernel<D, WGS>, grid, WGS * kThreads, smem, stream, a);
   CUDA_CHECK(cudaGetLastError());
 }
 
@@ -430,13 +450,8 @@ int summary_chunks(const Geometry& g, int batch) {
 void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p,
                               cudaStream_t stream) {
   int64_t chunks = row_chunks(g, batch);
-  if (g.d == 64)
-    delta_kernel<64><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.out, p.d_out, p.lse,
-                                                             p.delta, p.lse2, p.dq_acc);
-  else
-    delta_kernel<128><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.out, p.d_out, p.lse,
-                                                              p.delta, p.lse2, p.dq_acc);
-  CUDA_CHECK(cudaGetLastError());
+  launch_chained(true, g.d == 64 ? delta_kernel<64> : delta_kernel<128>, row_blocks(chunks), 256,
+                 0, stream, g, chunks, p.out, p.d_out, p.lse, p.delta, p.lse2, p.dq_acc);
 }
 
 void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
@@ -454,24 +469,15 @@ void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, c
 void launch_add_summary_grads(const Geometry& g, int batch, const Pointers& p,
                               cudaStream_t stream) {
   int64_t chunks = int64_t(summary_grads_floats(g, batch) / 8);
-  if (g.d == 64)
-    add_summary_grads_kernel<64><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.dkv_acc,
-                                                                         p.d_qkv);
-  else
-    add_summary_grads_kernel<128><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.dkv_acc,
-                                                                          p.d_qkv);
-  CUDA_CHECK(cudaGetLastError());
+  launch_chained(true, g.d == 64 ? add_summary_grads_kernel<64> : add_summary_grads_kernel<128>,
+                 row_blocks(chunks), 256, 0, stream, g, chunks, p.dkv_acc, p.d_qkv);
 }
 
 void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,
                               cudaStream_t stream) {
   int64_t chunks = row_chunks(g, batch);
-  if (g.d == 64)
-    dq_to_half_kernel<64><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.dq_acc, p.d_qkv);
-  else
-    dq_to_half_kernel<128><<<row_blocks(chunks), 256, 0, stream>>>(g, chunks, p.dq_acc,
-                                                                   p.d_qkv);
-  CUDA_CHECK(cudaGetLastError());
+  launch_chained(true, g.d == 64 ? dq_to_half_kernel<64> : dq_to_half_kernel<128>,
+                 row_blocks(chunks), 256, 0, stream, g, chunks, p.dq_acc, p.d_qkv);
 }
 
 }  // namespace st::cuda::attn

@@ -12,6 +12,7 @@
 #include "core/cuda_check.h"
 #include "kernels/cuda/attention_fused.cuh"
 #include "kernels/cuda/attention_mma.cuh"
+#include "kernels/cuda/chain.cuh"
 
 namespace st::cuda::attn {
 
@@ -49,7 +50,18 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
   const BlockTile bt = block_tile(g, a.pairs, 1);
   const int b = bt.b, h = bt.h;
   const Plan plan = query_plan(Kind(a.kind), g, bt.x, h, WGS * kTile, bt.ntiles);
-  if (a.accumulate && plan.nseg == 0) return;
+  // Chained launches (kernels/cuda/chain.cuh): a first launch waits for the
+  // kernel before it now; one that merges into it computes its tiles first
+  // and waits only before it reads that one's output.
+  auto wait_previous = [] {
+    wait_for_previous_kernel();
+    allow_next_kernel();
+  };
+  if (!a.accumulate) wait_previous();
+  if (a.accumulate && plan.nseg == 0) {
+    wait_previous();
+    return;
+  }
   const int wg = threadIdx.x / kThreads;  // this warpgroup owns queries [64 wg, 64 wg + 64)
   const Seg rows = warpgroup_rows(plan.rows, wg);
   const __half* my_q = sq + wg * T;
@@ -65,15 +77,24 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
     if (wg == 0) load_tile<D>(sk + (t % 2) * T, kbase, g.qkv_width, s, g, it.e0);
     if (wg == WGS - 1) load_tile<D>(sv + (t % 2) * T, vbase, g.qkv_width, s, g, it.e0);
   };
+  const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
+  const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
+  const int qpos[2] = {seg_pos(rows, g, row[0]), seg_pos(rows, g, row[1])};
+  float* const lse_row[2] = {a.p.lse_w + (int64_t(b) * g.heads + h) * g.n + qpos[0],
+                             a.p.lse_w + (int64_t(b) * g.heads + h) * g.n + qpos[1]};
   // A launch that merges into an earlier one reads that one's output rows
   // into the key (first warpgroup) or value buffer that the last tile leaves
-  // free, while it computes, and its lse into registers now: read from
-  // global memory in the epilogue, one round trip per element, they cost
-  // the strided band launch a large part of its time.
+  // free, and its lse into registers, while the last tile computes: read
+  // from global memory in the epilogue, one round trip per element, they
+  // cost the strided band launch a large part of its time.
   __half* prev_o = (wg == 0 ? sk : sv) + (ntiles % 2) * T;
+  float old_lse[2];
   auto load_prev = [&] {
+    wait_previous();
     load_tile<D>(prev_o, a.p.out_w + int64_t(b) * g.n * g.out_width + h * D, g.out_width, rows, g,
                  0);
+#pragma unroll
+    for (int r = 0; r < 2; ++r) old_lse[r] = row[r] < rows.count ? *lse_row[r] : -INFINITY;
   };
   load_tile<D>(sq + wg * T, base + h * D, g.qkv_width, rows, g, 0);
   if (ntiles > 0)
@@ -81,17 +102,6 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
   else if (a.accumulate)
     load_prev();
   cp_async_commit();
-
-  const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
-  const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
-  const int qpos[2] = {seg_pos(rows, g, row[0]), seg_pos(rows, g, row[1])};
-  float* lse_row[2];
-  float old_lse[2];  // accumulate: the earlier launch's lse
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    lse_row[r] = a.p.lse_w + (int64_t(b) * g.heads + h) * g.n + qpos[r];
-    old_lse[r] = a.accumulate && row[r] < rows.count ? *lse_row[r] : -INFINITY;
-  }
   const int imin = seg_pos(rows, g, 0), imax = seg_pos(rows, g, rows.count - 1);
 
   float m[2] = {-INFINITY, -INFINITY}, sum[2] = {0, 0};
@@ -201,7 +211,7 @@ void launch(const FwdArgs& a, cudaStream_t stream) {
   }();
   (void)ready;
   dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile) * a.pairs);
-  forward_kernel<D, WGS><<<grid, WGS * kThreads, smem, stream>>>(a);
+  launch_chained(true, forward_kernel<D, WGS>, grid, WGS * kThreads, smem, stream, a);
   CUDA_CHECK(cudaGetLastError());
 }
 
