@@ -10,10 +10,7 @@ constexpr int kThreads = 256;
 __global__ void adam_kernel(float* param, float* m, float* v, void* copy, CopyType copy_type,
                             const void* grad, bool grad_half, int64_t count, AdamHyper h,
                             bool vec) {
-  int64_t step = int64_t(gridDim.x) * blockDim.x * kChunk;
-  for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * kChunk; i < count;
-       i += step) {
-    int valid = int(count - i < kChunk ? count - i : kChunk);
+  for_each_chunk(count, [&](int64_t i, int valid) {
     float p[kChunk], mm[kChunk], vv[kChunk], g[kChunk];
     load_chunk(p, param + i, valid, vec);
     load_chunk(mm, m + i, valid, vec);
@@ -37,7 +34,7 @@ __global__ void adam_kernel(float* param, float* m, float* v, void* copy, CopyTy
       store_chunk(static_cast<__half*>(copy) + i, p, valid, vec);
     else if (copy_type == CopyType::F32)
       store_chunk(static_cast<float*>(copy) + i, p, valid, vec);
-  }
+  });
 }
 
 }  // namespace
@@ -48,7 +45,7 @@ void adam_update(float* param, float* m, float* v, void* copy, CopyType copy_typ
   if (count == 0) return;
   bool vec = aligned16(param) && aligned16(m) && aligned16(v) && aligned16(grad) &&
              (copy_type == CopyType::None || aligned16(copy));
-  adam_kernel<<<grid_for((count + kChunk - 1) / kChunk, kThreads), kThreads, 0, stream>>>(
+  adam_kernel<<<chunk_grid(count, kThreads), kThreads, 0, stream>>>(
       param, m, v, copy, copy_type, grad, grad_half, count, h, vec);
   CUDA_CHECK(cudaGetLastError());
 }

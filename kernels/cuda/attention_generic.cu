@@ -73,15 +73,30 @@ __device__ inline float dot_row(const float* x, const __half* row, int dim) {
   return warp_sum(s);
 }
 
-__global__ void generic_forward(GenArgs a) {
+// This warp's query row: position i of head h in sequence b, that
+// sequence's qkv rows, and the columns where head h's K and V start.
+struct WarpRow {
+  int i, h, b;
+  const __half* base;
+  int64_t k_off, v_off;
+};
+__device__ inline bool warp_row(const GenArgs& a, WarpRow& r) {
   const Geometry& g = a.g;
   int64_t w = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (w >= int64_t(a.batch) * g.heads * g.n) return;
-  int i = int(w % g.n), h = int(w / g.n % g.heads), b = int(w / g.n / g.heads);
+  if (w >= int64_t(a.batch) * g.heads * g.n) return false;
+  r.i = int(w % g.n), r.h = int(w / g.n % g.heads), r.b = int(w / g.n / g.heads);
+  r.base = a.qkv + int64_t(r.b) * g.n * g.qkv_width;
+  r.k_off = int64_t(g.heads) * a.dqk + r.h * a.dqk;
+  r.v_off = 2 * int64_t(g.heads) * a.dqk + r.h * a.dv;
+  return true;
+}
+
+__global__ void generic_forward(GenArgs a) {
+  const Geometry& g = a.g;
+  WarpRow r;
+  if (!warp_row(a, r)) return;
+  const auto [i, h, b, base, k_off, v_off] = r;
   int lane = threadIdx.x % 32;
-  const __half* base = a.qkv + int64_t(b) * g.n * g.qkv_width;
-  const int64_t k_off = int64_t(g.heads) * a.dqk + h * a.dqk;
-  const int64_t v_off = 2 * int64_t(g.heads) * a.dqk + h * a.dv;
   float q[kPerLane], o[kPerLane] = {};
   load_row(q, base + i * g.qkv_width + h * a.dqk, a.dqk);
   float m = -INFINITY, sum = 0;
@@ -109,13 +124,10 @@ __global__ void generic_forward(GenArgs a) {
 
 __global__ void generic_backward(GenArgs a) {
   const Geometry& g = a.g;
-  int64_t w = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (w >= int64_t(a.batch) * g.heads * g.n) return;
-  int i = int(w % g.n), h = int(w / g.n % g.heads), b = int(w / g.n / g.heads);
+  WarpRow r;
+  if (!warp_row(a, r)) return;
+  const auto [i, h, b, base, k_off, v_off] = r;
   int lane = threadIdx.x % 32;
-  const __half* base = a.qkv + int64_t(b) * g.n * g.qkv_width;
-  const int64_t k_off = int64_t(g.heads) * a.dqk + h * a.dqk;
-  const int64_t v_off = 2 * int64_t(g.heads) * a.dqk + h * a.dv;
   const int64_t o_row = (int64_t(b) * g.n + i) * g.out_width + h * a.dv;
   const int64_t dkv_width = int64_t(g.heads) * (a.dqk + a.dv);
   float q[kPerLane], d_o[kPerLane], dq[kPerLane] = {};

@@ -21,10 +21,7 @@ __device__ inline void apply_mask(float (&x)[kChunk], int64_t i, float p, float 
 template <class T>
 __global__ void dropout_residual_kernel(T* out, const T* residual, const T* in, int64_t count,
                                         float p, float scale, uint64_t seed, bool vec) {
-  int64_t step = int64_t(gridDim.x) * blockDim.x * kChunk;
-  for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * kChunk; i < count;
-       i += step) {
-    int valid = int(count - i < kChunk ? count - i : kChunk);
+  for_each_chunk(count, [&](int64_t i, int valid) {
     float x[kChunk], r[kChunk];
     load_chunk(x, in + i, valid, vec);
     load_chunk(r, residual + i, valid, vec);
@@ -32,21 +29,18 @@ __global__ void dropout_residual_kernel(T* out, const T* residual, const T* in, 
 #pragma unroll
     for (int j = 0; j < kChunk; ++j) x[j] += r[j];
     store_chunk(out + i, x, valid, vec);
-  }
+  });
 }
 
 template <class T>
 __global__ void dropout_backward_kernel(T* d_in, const T* d_out, int64_t count, float p,
                                         float scale, uint64_t seed, bool vec) {
-  int64_t step = int64_t(gridDim.x) * blockDim.x * kChunk;
-  for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * kChunk; i < count;
-       i += step) {
-    int valid = int(count - i < kChunk ? count - i : kChunk);
+  for_each_chunk(count, [&](int64_t i, int valid) {
     float x[kChunk];
     load_chunk(x, d_out + i, valid, vec);
     apply_mask(x, i, p, scale, seed);
     store_chunk(d_in + i, x, valid, vec);
-  }
+  });
 }
 
 }  // namespace
@@ -56,7 +50,7 @@ void dropout_residual(T* out, const T* residual, const T* in, int64_t count, flo
                       uint64_t seed, cudaStream_t stream) {
   if (count == 0) return;
   bool vec = aligned16(out) && aligned16(residual) && aligned16(in);
-  dropout_residual_kernel<<<grid_for((count + kChunk - 1) / kChunk, kThreads), kThreads, 0,
+  dropout_residual_kernel<<<chunk_grid(count, kThreads), kThreads, 0,
                             stream>>>(out, residual, in, count, p, 1.0f / (1.0f - p), seed,
                                       vec);
   CUDA_CHECK(cudaGetLastError());
@@ -67,7 +61,7 @@ void dropout_backward(T* d_in, const T* d_out, int64_t count, float p, uint64_t 
                       cudaStream_t stream) {
   if (count == 0) return;
   bool vec = aligned16(d_in) && aligned16(d_out);
-  dropout_backward_kernel<<<grid_for((count + kChunk - 1) / kChunk, kThreads), kThreads, 0,
+  dropout_backward_kernel<<<chunk_grid(count, kThreads), kThreads, 0,
                             stream>>>(d_in, d_out, count, p, 1.0f / (1.0f - p), seed, vec);
   CUDA_CHECK(cudaGetLastError());
 }

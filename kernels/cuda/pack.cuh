@@ -90,4 +90,20 @@ inline int grid_for(int64_t count, int threads) {
   return int(blocks < 1 ? 1 : blocks < cap ? blocks : cap);
 }
 
+// Blocks of `threads` for for_each_chunk over `count` elements.
+inline int chunk_grid(int64_t count, int threads) {
+  return grid_for((count + kChunk - 1) / kChunk, threads);
+}
+
+// A grid-stride loop over the chunks of eight of [0, count): f(i, valid) for
+// each chunk's first element i and its number of elements (kChunk except
+// for a short last chunk).  One launch shape serves every size.
+template <class F>
+__device__ inline void for_each_chunk(int64_t count, F&& f) {
+  const int64_t step = int64_t(gridDim.x) * blockDim.x * kChunk;
+  for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * kChunk; i < count;
+       i += step)
+    f(i, int(count - i < kChunk ? count - i : kChunk));
+}
+
 }  // namespace st::cuda

@@ -29,10 +29,7 @@ __device__ double block_sum(double x) {
 __global__ void sum_squares_kernel(double* partial, const void* data, bool half, int64_t count,
                                    bool vec) {
   double sum = 0;
-  int64_t step = int64_t(gridDim.x) * blockDim.x * kChunk;
-  for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * kChunk; i < count;
-       i += step) {
-    int valid = int(count - i < kChunk ? count - i : kChunk);
+  for_each_chunk(count, [&](int64_t i, int valid) {
     float x[kChunk];
     if (half)
       load_chunk(x, static_cast<const __half*>(data) + i, valid, vec);
@@ -40,7 +37,7 @@ __global__ void sum_squares_kernel(double* partial, const void* data, bool half,
       load_chunk(x, static_cast<const float*>(data) + i, valid, vec);
 #pragma unroll
     for (int j = 0; j < kChunk; ++j) sum += double(x[j]) * double(x[j]);
-  }
+  });
   sum = block_sum(sum);
   if (threadIdx.x == 0) partial[blockIdx.x] = sum;
 }
@@ -57,7 +54,7 @@ __global__ void sum_partials_kernel(double* result, const double* partial, int c
 
 double sum_squares(const void* data, bool half, int64_t count, cudaStream_t stream) {
   if (count == 0) return 0.0;
-  int blocks = grid_for((count + kChunk - 1) / kChunk, kThreads);
+  int blocks = chunk_grid(count, kThreads);
   Tensor scratch = Tensor::empty({int64_t(blocks) + 1}, DType::F64, Place::Device);
   double* sums = scratch.ptr<double>();
   sum_squares_kernel<<<blocks, kThreads, 0, stream>>>(sums + 1, data, half, count,
