@@ -1,12 +1,12 @@
 // Fused attention backward in one key-major pass (FlashAttention-2 style):
-// a thread block of one or two warpgroups owns 64 keys per warpgroup, and
+// a thread block of one to three warpgroups owns 64 keys per warpgroup, and
 // for each tile of 64 queries that attends them, recomputes P^T from the
 // saved lse, then
 //   dV += P^T dO,  dS^T = P^T (V dO^T - delta),  dK += scale dS^T Q,
 //   dQ += scale dS K  (fp32 reductions into a scratch accumulator),
-// 5 tile products per tile pair.  Two warpgroups share the query tiles, so
-// dQ's reductions (the L2's throughput for them bounds long passes) come
-// once per 128 keys, not per 64.  dK and dV have one owner each, except in split
+// 5 tile products per tile pair.  Warpgroups share the query tiles, so dQ's
+// reductions (the L2's throughput for them bounds long passes) come once per
+// 128 or 192 keys, not per 64.  dK and dV have one owner each, except in split
 // launches (kSplitTiles); dQ rows get contributions from every key tile that
 // their queries attend, in no fixed order, so dQ can differ from run to run
 // by fp32 rounding.  Two row-wise kernels frame the pass: before, delta =
@@ -110,9 +110,9 @@ constexpr size_t stage_bytes() {
 }
 
 // Thread blocks per SM: with one warpgroup (about 168 registers a thread)
-// three blocks with d = 64, two with d = 128; with two warpgroups, one.
+// three blocks with d = 64, two with d = 128; with two or three, one.
 template <int D, int WGS>
-constexpr int kBwdBlocksPerSm = WGS == 2 ? 1 : D == 64 ? 3 : 2;
+constexpr int kBwdBlocksPerSm = WGS > 1 ? 1 : D == 64 ? 3 : 2;
 
 // WGS warpgroups, each owning 64 keys; they share the query tiles.
 template <int D, int WGS>
@@ -185,8 +185,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // pattern a third of its time).  With one warpgroup they go into the query
   // and dO buffers that the last tile leaves free, while it computes; with
   // two (four tiles), into all of those after the loop.
-  __half* prev_k = WGS == 1 ? sq + (t_end % 2) * T : sq + wg * T;
-  __half* prev_v = WGS == 1 ? sdo + (t_end % 2) * T : sdo + wg * T;
+  __half* prev_k = WGS == 1 ? sq + (t_end % 2) * T : sq + 2 * wg * T;  // sq, sdo, sds
+  __half* prev_v = WGS == 1 ? sdo + (t_end % 2) * T : prev_k + T;
   auto load_prev = [&] {
     wait_previous();
     const __half* d_base = a.p.d_qkv + int64_t(b) * g.n * g.qkv_width;
@@ -285,54 +285,62 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     fence_smem_for_mma();
     __syncthreads();
     // At most 64 columns at a time: 32 accumulator registers.
-    constexpr int N = D / WGS, CW = N < 64 ? N : 64;  // columns [N wg, N wg + N)
+    // With three warpgroups (d = 64) the first two take 32 columns each.
+    constexpr int kDqWgs = WGS == 3 ? 2 : WGS;
+    constexpr int N = D / kDqWgs, CW = N < 64 ? N : 64;  // columns [N wg, N wg + N)
     const int valid_rows = seg.count - it.e0;
     const int64_t head_rows = (int64_t(b) * g.heads + h) * g.n;
     auto dq_row = [&](int i) { return a.p.dq_acc + (head_rows + seg_pos(seg, g, it.e0 + i)) * D; };
+    if (WGS != 3 || wg < kDqWgs) {
 #pragma unroll
-    for (int c0 = 0; c0 < N; c0 += CW) {
-      float dq[CW / 8][4];
-      mma_atb<D, WGS, CW>(dq, sds, sk, N * wg + c0);
-      mma_wait<0>();  // also dV and dK: P^T and dS^T may be overwritten now
-      fence_acc<CW / 8>(dq);
-      fence_frag(pf);
-      fence_frag(dsf);
-      if constexpr (bulk_dq) {  // CW == N: one pass
+      for (int c0 = 0; c0 < N; c0 += CW) {
+        float dq[CW / 8][4];
+        mma_atb<D, WGS, CW>(dq, sds, sk, N * wg + c0);
+        mma_wait<0>();  // also dV and dK: P^T and dS^T may be overwritten now
+        fence_acc<CW / 8>(dq);
+        fence_frag(pf);
+        fence_frag(dsf);
+        if constexpr (bulk_dq) {  // CW == N: one pass
 #pragma unroll
-        for (int j = 0; j < CW / 8; ++j)
+          for (int j = 0; j < CW / 8; ++j)
 #pragma unroll
-          for (int r = 0; r < 2; ++r)
-            *reinterpret_cast<float2*>(sstage + row[r] * D + N * wg + 8 * j + 2 * t4) =
-                make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
-        fence_smem_for_mma();
-        __syncthreads();
-        const int rows = min(kTile, valid_rows), e = threadIdx.x;
-        if (!seg.summary && seg.step == 1) {
-          if (e == 0) bulk_add_f32(dq_row(0), sstage, rows * D * int(sizeof(float)));
-        } else if (e < rows) {
-          bulk_add_f32(dq_row(e), sstage + e * D, D * int(sizeof(float)));
-        }
-        bulk_commit();
-      } else {
-        // Lanes t and t ^ 1 swap halves: even lanes add row g, odd g + 8.
-        const int r = t4 % 2;
-        const bool ok = row[r] < valid_rows;
-        float* dst = ok ? dq_row(row[r]) + N * wg + 2 * (t4 - r) : nullptr;
+            for (int r = 0; r < 2; ++r)
+              *reinterpret_cast<float2*>(sstage + row[r] * D + N * wg + 8 * j + 2 * t4) =
+                  make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
+          fence_smem_for_mma();
+          __syncthreads();
+          const int rows = min(kTile, valid_rows), e = threadIdx.x;
+          if (!seg.summary && seg.step == 1) {
+            if (e == 0) bulk_add_f32(dq_row(0), sstage, rows * D * int(sizeof(float)));
+          } else if (e < rows) {
+            bulk_add_f32(dq_row(e), sstage + e * D, D * int(sizeof(float)));
+          }
+          bulk_commit();
+        } else {
+          // Lanes t and t ^ 1 swap halves: even lanes add row g, odd g + 8.
+          const int r = t4 % 2;
+          const bool ok = row[r] < valid_rows;
+          float* dst = ok ? dq_row(row[r]) + N * wg + 2 * (t4 - r) : nullptr;
 #pragma unroll
-        for (int j = 0; j < CW / 8; ++j) {
-          float send0 = r ? dq[j][0] : dq[j][2], send1 = r ? dq[j][1] : dq[j][3];
-          float got0 = __shfl_xor_sync(0xffffffff, send0, 1);
-          float got1 = __shfl_xor_sync(0xffffffff, send1, 1);
-          float4 v = r ? make_float4(got0, got1, dq[j][2], dq[j][3])
-                       : make_float4(dq[j][0], dq[j][1], got0, got1);
-          if (ok) atomicAdd(reinterpret_cast<float4*>(dst + c0 + 8 * j), v);
+          for (int j = 0; j < CW / 8; ++j) {
+            float send0 = r ? dq[j][0] : dq[j][2], send1 = r ? dq[j][1] : dq[j][3];
+            float got0 = __shfl_xor_sync(0xffffffff, send0, 1);
+            float got1 = __shfl_xor_sync(0xffffffff, send1, 1);
+            float4 v = r ? make_float4(got0, got1, dq[j][2], dq[j][3])
+                         : make_float4(dq[j][0], dq[j][1], got0, got1);
+            if (ok) atomicAdd(reinterpret_cast<float4*>(dst + c0 + 8 * j), v);
+          }
         }
       }
+    } else {  // no dQ columns
+      mma_wait<0>();  // dV and dK: P^T and dS^T may be overwritten now
+      fence_frag(pf);
+      fence_frag(dsf);
     }
   }
   if constexpr (bulk_dq) bulk_wait_read();  // before the block's shared memory goes
-  if (WGS == 2 && add_prev) {
-    __syncthreads();  // both warpgroups are done with the query tiles
+  if (WGS > 1 && add_prev) {
+    __syncthreads();  // every warpgroup is done with the query tiles
     load_prev();
     cp_async_commit();
   }
@@ -430,9 +438,14 @@ void launch_pass(const BwdArgs& a, cudaStream_t stream) {
 // over; short passes run faster with 2 or 3 one-warpgroup blocks per SM.
 // (H100: dense n = 16384 backward 2.62 -> 2.35 ms; with blocks numbered
 // tile-major over the heads, also fixed n = 16384, whose 256 summary blocks
-// fill the SMs once, 1.05 -> 0.74 ms.)
-bool wide_backward(Kind kind, const Geometry& g, int batch) {
-  return long_inner_loops(kind, g) && two_warpgroups(kind, g, batch, 1);
+// fill the SMs once, 1.05 -> 0.74 ms.)  Three (d = 64 only: within 168
+// registers; the third adds no dQ columns) cut them to one per 192 keys
+// and run 12 warps per SM, where the grid has two such blocks per SM
+// (dense n = 65536 forward+backward 49.5 -> 47.4 ms; fixed n = 16384's
+// 171 summary blocks of 192 were 20% slower than 256 of 128).
+int backward_warpgroups(Kind kind, const Geometry& g, int batch) {
+  if (!long_inner_loops(kind, g) || !fills_gpu(kind, g, batch, 2, 1)) return 1;
+  return g.d == 64 && fills_gpu(kind, g, batch, 3, 2) ? 3 : 2;
 }
 
 // Blocks of 256 threads over the 8-element chunks of [batch * n, heads * D].
@@ -444,7 +457,8 @@ unsigned row_blocks(int64_t chunks) { return unsigned((chunks + 255) / 256); }
 }  // namespace
 
 int summary_chunks(const Geometry& g, int batch) {
-  return wide_backward(kFixedSummary, g, batch) ? 1 : tiles_of(g.n, kTile * kSplitTiles);
+  return backward_warpgroups(kFixedSummary, g, batch) > 1 ? 1
+                                                         : tiles_of(g.n, kTile * kSplitTiles);
 }
 
 void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p,
@@ -459,11 +473,12 @@ void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, c
   int chunks = kind == kFixedSummary ? summary_chunks(g, batch) : 1;
   ST_CHECK(chunks == 1 || p.dkv_acc, "attention: split backward without its accumulator");
   BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks};
-  bool wide = wide_backward(kind, g, batch);
+  int wgs = backward_warpgroups(kind, g, batch);
   if (g.d == 64)
-    wide ? launch_pass<64, 2>(a, stream) : launch_pass<64, 1>(a, stream);
+    wgs == 3 ? launch_pass<64, 3>(a, stream)
+             : wgs == 2 ? launch_pass<64, 2>(a, stream) : launch_pass<64, 1>(a, stream);
   else
-    wide ? launch_pass<128, 2>(a, stream) : launch_pass<128, 1>(a, stream);
+    wgs == 2 ? launch_pass<128, 2>(a, stream) : launch_pass<128, 1>(a, stream);
 }
 
 void launch_add_summary_grads(const Geometry& g, int batch, const Pointers& p,

@@ -225,7 +225,7 @@ void launch_forward(Kind kind, bool accumulate, const Geometry& g, int batch, co
   // tile meets many key tiles (H100, n = 65536: dense 15.6 -> 14.0 ms,
   // fixed 6.5 -> 5.7), slower on the short strided passes (n = 16384:
   // 0.140 -> 0.182 ms).
-  bool wide = long_inner_loops(kind, g) && two_warpgroups(kind, g, batch, 2);
+  bool wide = long_inner_loops(kind, g) && fills_gpu(kind, g, batch, 2, 2);
   if (g.d == 64)
     wide ? launch<64, 2>(a, stream) : launch<64, 1>(a, stream);
   else

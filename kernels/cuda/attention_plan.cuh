@@ -264,17 +264,18 @@ __host__ __device__ inline Plan key_plan(Kind kind, const Geometry& g, int x, in
   return p;
 }
 
-// Whether a launch runs two warpgroups (128 outer rows, sharing each inner
-// tile) per thread block rather than one: only where the grid still has at
-// least `per_sm` blocks for each SM.
-inline bool two_warpgroups(Kind kind, const Geometry& g, int batch, int per_sm) {
+// Whether a launch can run `warpgroups` warpgroups (64 outer rows each,
+// sharing each inner tile) per thread block rather than one: only where
+// the grid still has at least `per_sm` blocks for each SM.
+inline bool fills_gpu(Kind kind, const Geometry& g, int batch, int warpgroups, int per_sm) {
   static int sms = [] {
     int device = 0, count = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
     return count;
   }();
-  return int64_t(grid_tiles(kind, g, 2 * kTile)) * batch * g.heads >= int64_t(per_sm) * sms;
+  return int64_t(grid_tiles(kind, g, warpgroups * kTile)) * batch * g.heads >=
+         int64_t(per_sm) * sms;
 }
 
 // Whether a launch's outer tiles meet many inner tiles each: dense, the

@@ -50,14 +50,16 @@ __global__ void scale_fill_kernel(T* t, int64_t count, float s, float value, boo
 template <class T>
 void scale(T* t, int64_t count, float s, cudaStream_t stream) {
   if (count == 0) return;
-  scale_fill_kernel<<<chunk_grid(count, kThreads), kThreads, 0, stream>>>(t, count, s, 0.0f, false, aligned16(t));
+  scale_fill_kernel<<<chunk_grid(count, kThreads), kThreads, 0, stream>>>(t, count, s, 0.0f,
+                                                                          false, aligned16(t));
   CUDA_CHECK(cudaGetLastError());
 }
 
 template <class T>
 void fill(T* t, int64_t count, float value, cudaStream_t stream) {
   if (count == 0) return;
-  scale_fill_kernel<<<chunk_grid(count, kThreads), kThreads, 0, stream>>>(t, count, 1.0f, value, true, aligned16(t));
+  scale_fill_kernel<<<chunk_grid(count, kThreads), kThreads, 0, stream>>>(t, count, 1.0f, value,
+                                                                          true, aligned16(t));
   CUDA_CHECK(cudaGetLastError());
 }
 

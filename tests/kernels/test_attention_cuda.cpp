@@ -236,10 +236,13 @@ TEST(AttentionCuda, LargeSizesMatchOnSampledRows) {
   ST_REQUIRE_GPU();
   auto gpu = make_backend("cuda");
   struct Large { Pattern p; int64_t n, d; };
+  // Dense n = 32768, d = 64 runs backward blocks of three warpgroups (two
+  // heads: 342 key tiles of 192, at least two per SM of an H100).
   std::vector<Large> cases = {{Pattern::Dense, 4096, 64},    {Pattern::Dense, 16384, 128},
-                              {Pattern::Strided, 4096, 64},  {Pattern::Strided, 16384, 128},
-                              {Pattern::Strided, 65536, 64}, {Pattern::Fixed, 4096, 128},
-                              {Pattern::Fixed, 16384, 64},   {Pattern::Fixed, 65536, 64}};
+                              {Pattern::Dense, 32768, 64},   {Pattern::Strided, 4096, 64},
+                              {Pattern::Strided, 16384, 128}, {Pattern::Strided, 65536, 64},
+                              {Pattern::Fixed, 4096, 128},   {Pattern::Fixed, 16384, 64},
+                              {Pattern::Fixed, 65536, 64}};
   uint64_t seed = 9000;
   for (const Large& c : cases) {
     AttentionSpec s = make_spec(c.p, AttentionPart::Merged, c.n, 128, 32, 2, 1, 2, c.d, c.d);

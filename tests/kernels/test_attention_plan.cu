@@ -1,6 +1,6 @@
 // The fused attention kernels' plans and masks, run on the CPU (no GPU
 // needed): the same __host__ __device__ functions the kernels call.
-//  - Every launch of a pattern, with outer tiles of one or two warpgroups,
+//  - Every launch of a pattern, with outer tiles of one to three warpgroups,
 //    together visits each allowed (query, key) pair of every head exactly
 //    once, against attention_keys (the CPU reference's pattern).
 //  - A tile's mask, one column range per row, keeps exactly the columns
@@ -79,7 +79,7 @@ void expect_exact_cover(const AttentionSpec& s) {
       for (int64_t j : keys) expected[{h, int(i), int(j)}] = 1;
     }
   for (bool backward : {false, true})
-    for (int rows : {kTile, 2 * kTile}) {
+    for (int rows : {kTile, 2 * kTile, 3 * kTile}) {
       SCOPED_TRACE(std::string(pattern_name(s.pattern)) + "/" + part_name(s.part) +
                    " n=" + std::to_string(s.n) + " l=" + std::to_string(s.stride) +
                    (backward ? " backward" : " forward") + " rows=" + std::to_string(rows));
