@@ -44,8 +44,7 @@ template <int D>
 __global__ void delta_kernel(Geometry g, int64_t chunks, const __half* out,
                              const __half* d_out, const float* lse, float* delta, float* lse2,
                              float* dq_acc) {
-  wait_for_previous_kernel();  // chained: reads and writes nothing before
-  allow_next_kernel();
+  wait_then_allow_next();  // chained: reads and writes nothing before
   int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   bool ok = x < chunks;
   float d = 0;
@@ -77,8 +76,7 @@ __global__ void delta_kernel(Geometry g, int64_t chunks, const __half* out,
 template <int D>
 __global__ void dq_to_half_kernel(Geometry g, int64_t chunks, const float* dq_acc,
                                   __half* d_qkv) {
-  wait_for_previous_kernel();  // chained: reads and writes nothing before
-  allow_next_kernel();
+  wait_then_allow_next();  // chained: reads and writes nothing before
   int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (x >= chunks) return;
   const float scale = g.scale_log2 * float(M_LN2);
@@ -93,15 +91,15 @@ __global__ void dq_to_half_kernel(Geometry g, int64_t chunks, const float* dq_ac
   *reinterpret_cast<uint4*>(d_qkv + row * g.qkv_width + col) = *reinterpret_cast<uint4*>(h);
 }
 
-// dQ reaches dq_acc ([batch, heads, n, D] fp32) by the TMA unit's bulk
-// reductions (sm_90a) from a [64][D] fp32 tile of shared memory: one
-// reduction per tile where its queries are consecutive positions (dense,
-// fixed), one per row otherwise (strided columns).  Per-thread fp32
-// atomics bounded the long passes at the L2, and bulk reductions of single
-// rows of 128 bytes were slower still (per-operation cost).  The tile fits
-// beside three one-warpgroup blocks per SM with d = 64 (all 228 KiB) and
-// beside one two-warpgroup block; with d = 128 and one warpgroup, and on
-// other targets, dQ goes by float4 atomics.
+// dQ reaches dq_acc ([batch, heads, n, D] fp32) by float4 atomics, except
+// in one-warpgroup blocks with d = 64 built for sm_90a: there by the TMA
+// unit's bulk reductions from a [64][D] fp32 tile of shared memory (one
+// reduction per tile where its queries are consecutive positions, one per
+// row in strided columns), 2-3% faster on the short strided passes.  The
+// tile takes the last 16 KiB that three such blocks per SM leave.  On the
+// wide blocks the bulk reductions measured slower than the atomics, even
+// with two staging tiles (docs/attention-kernels.md), and with d = 128 the
+// tile would cost a block per SM.
 template <int D, int WGS>
 constexpr bool kStageDq = D == 64 && WGS == 1;
 template <int D, int WGS>
@@ -143,15 +141,11 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // earlier one's dK and dV computes its tiles first (its dQ goes to the
   // accumulator, which the prologue kernel zeroed) and waits for that one
   // only before it reads them; any other launch waits now.
-  auto wait_previous = [] {
-    wait_for_previous_kernel();
-    allow_next_kernel();
-  };
-  if (!add_prev) wait_previous();
+  if (!add_prev) wait_then_allow_next();
   const int t_begin = split ? bt.chunk * kSplitTiles : 0;
   const int t_end = split ? min(inner_tiles(plan), t_begin + kSplitTiles) : inner_tiles(plan);
   if ((a.accumulate && plan.nseg == 0) || (split && t_begin >= t_end)) {
-    if (add_prev) wait_previous();
+    if (add_prev) wait_then_allow_next();
     return;
   }
   const int wg = threadIdx.x / kThreads;  // this warpgroup owns keys [64 wg, 64 wg + 64)
@@ -188,7 +182,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   __half* prev_k = WGS == 1 ? sq + (t_end % 2) * T : sq + 2 * wg * T;  // sq, sdo, sds
   __half* prev_v = WGS == 1 ? sdo + (t_end % 2) * T : prev_k + T;
   auto load_prev = [&] {
-    wait_previous();
+    wait_then_allow_next();
     const __half* d_base = a.p.d_qkv + int64_t(b) * g.n * g.qkv_width;
     load_tile<D>(prev_k, d_base + (g.heads + h) * D, g.qkv_width, keys, g, 0);
     load_tile<D>(prev_v, d_base + (2 * g.heads + h) * D, g.qkv_width, keys, g, 0);
@@ -391,8 +385,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
 template <int D>
 __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float* acc,
                                          __half* d_qkv) {
-  wait_for_previous_kernel();  // chained: reads and writes nothing before
-  allow_next_kernel();
+  wait_then_allow_next();  // chained: reads and writes nothing before
   int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (x >= chunks) return;
   constexpr int kPerCell = 2 * D / 8;

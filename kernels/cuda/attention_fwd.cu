@@ -53,13 +53,9 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
   // Chained launches (kernels/cuda/chain.cuh): a first launch waits for the
   // kernel before it now; one that merges into it computes its tiles first
   // and waits only before it reads that one's output.
-  auto wait_previous = [] {
-    wait_for_previous_kernel();
-    allow_next_kernel();
-  };
-  if (!a.accumulate) wait_previous();
+  if (!a.accumulate) wait_then_allow_next();
   if (a.accumulate && plan.nseg == 0) {
-    wait_previous();
+    wait_then_allow_next();
     return;
   }
   const int wg = threadIdx.x / kThreads;  // this warpgroup owns queries [64 wg, 64 wg + 64)
@@ -90,7 +86,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
   __half* prev_o = (wg == 0 ? sk : sv) + (ntiles % 2) * T;
   float old_lse[2];
   auto load_prev = [&] {
-    wait_previous();
+    wait_then_allow_next();
     load_tile<D>(prev_o, a.p.out_w + int64_t(b) * g.n * g.out_width + h * D, g.out_width, rows, g,
                  0);
 #pragma unroll

@@ -36,6 +36,12 @@ __device__ inline void allow_next_kernel() {
 #endif
 }
 
+// Both, in the order of rule 2: what most chained kernels do first.
+__device__ inline void wait_then_allow_next() {
+  wait_for_previous_kernel();
+  allow_next_kernel();
+}
+
 // kernel<<<grid, block, smem, stream>>>(args...), chained to the previous
 // kernel on the stream where `chained` (the previous stream operation must
 // be a kernel that keeps the rules above, or any kernel if this one waits
