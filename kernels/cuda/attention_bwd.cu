@@ -107,6 +107,52 @@ constexpr size_t stage_bytes() {
   return kStageDq<D, WGS> ? size_t(kTile) * D * sizeof(float) : 0;
 }
 
+// Adds a warpgroup's dQ fragment (columns [col, col + CW) of the tile's
+// rows row[0], row[1]; dq_row(i) is row i's dq_acc row) by float4 atomics:
+// lanes t and t ^ 1 swap halves, so even lanes add 4 columns of row g, odd
+// ones of row g + 8.  Rows from valid_rows on are past the segment.
+template <int CW, class RowPtr>
+__device__ inline void atomic_add_dq(float (*dq)[4], int col, const int* row, int valid_rows,
+                                     RowPtr dq_row) {
+  const int t4 = threadIdx.x % 4, r = t4 % 2;
+  const bool ok = row[r] < valid_rows;
+  float* dst = ok ? dq_row(row[r]) + col + 2 * (t4 - r) : nullptr;
+#pragma unroll
+  for (int j = 0; j < CW / 8; ++j) {
+    float send0 = r ? dq[j][0] : dq[j][2], send1 = r ? dq[j][1] : dq[j][3];
+    float got0 = __shfl_xor_sync(0xffffffff, send0, 1);
+    float got1 = __shfl_xor_sync(0xffffffff, send1, 1);
+    float4 v = r ? make_float4(got0, got1, dq[j][2], dq[j][3])
+                 : make_float4(dq[j][0], dq[j][1], got0, got1);
+    if (ok) atomicAdd(reinterpret_cast<float4*>(dst + 8 * j), v);
+  }
+}
+
+// The same for a one-warpgroup block's whole [64][D] dQ tile, by the TMA
+// unit's bulk reductions from the staging tile `stage` (kStageDq): one for
+// the tile where its rows are consecutive positions, else one per row.
+// The caller waits (bulk_wait_read) before it stages the next tile.
+template <int D, class RowPtr>
+__device__ inline void bulk_add_dq(float (*dq)[4], float* stage, const int* row, int valid_rows,
+                                   const Seg& seg, RowPtr dq_row) {
+  const int t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j)
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      *reinterpret_cast<float2*>(stage + row[r] * D + 8 * j + 2 * t4) =
+          make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
+  fence_smem_for_mma();
+  __syncthreads();
+  const int rows = min(kTile, valid_rows), e = threadIdx.x;
+  if (!seg.summary && seg.step == 1) {
+    if (e == 0) bulk_add_f32(dq_row(0), stage, rows * D * int(sizeof(float)));
+  } else if (e < rows) {
+    bulk_add_f32(dq_row(e), stage + e * D, D * int(sizeof(float)));
+  }
+  bulk_commit();
+}
+
 // Thread blocks per SM: with one warpgroup (about 168 registers a thread)
 // three blocks with d = 64, two with d = 128; with two or three, one.
 template <int D, int WGS>
@@ -116,6 +162,9 @@ constexpr int kBwdBlocksPerSm = WGS > 1 ? 1 : D == 64 ? 3 : 2;
 template <int D, int WGS>
 __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     backward_kernel(BwdArgs a) {
+  // Three warpgroups: 168 registers, the dQ column split and prev_k/prev_v's
+  // six tiles in the query, dO and dS^T buffers all assume d = 64.
+  static_assert(WGS < 3 || D == 64, "three warpgroups only with d = 64");
   extern __shared__ unsigned char smem_raw[];
   constexpr int T = kTileElems<D>;
   __half* sk = reinterpret_cast<__half*>(aligned_smem(smem_raw));  // WGS tiles
@@ -153,8 +202,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   __half* my_k = sk + wg * T;
   __half* my_v = sv + wg * T;
 
-  // With two warpgroups the first loads the query tiles and lse, the second
-  // the dO tiles and delta.
+  // The first warpgroup loads the query tiles and lse, the last the dO tiles
+  // and delta.
   const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
   const int64_t orow = int64_t(b) * g.n * g.out_width + h * D;
   const int64_t stat = (int64_t(b) * g.heads + h) * g.n;
@@ -178,7 +227,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // one round trip per element, they cost the band launch of the strided
   // pattern a third of its time).  With one warpgroup they go into the query
   // and dO buffers that the last tile leaves free, while it computes; with
-  // two (four tiles), into all of those after the loop.
+  // more (two tiles each), after the loop, into the query, dO and dS^T
+  // buffers.
   __half* prev_k = WGS == 1 ? sq + (t_end % 2) * T : sq + 2 * wg * T;  // sq, sdo, sds
   __half* prev_v = WGS == 1 ? sdo + (t_end % 2) * T : prev_k + T;
   auto load_prev = [&] {
@@ -266,7 +316,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     mma_pb<D>(dk, dsf, q_tile);
 
     // dQ needs all keys of a query row, spread over the warps: dS^T goes
-    // through shared memory, and each warpgroup computes D / WGS of dQ's
+    // through shared memory, and each warpgroup computes some of dQ's
     // columns from it (read transposed) and adds them to the accumulator.
 #pragma unroll
     for (int kk = 0; kk < kTile / 16; ++kk)
@@ -278,8 +328,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     if constexpr (bulk_dq) bulk_wait_read();  // the previous tile's staged dQ was read
     fence_smem_for_mma();
     __syncthreads();
-    // At most 64 columns at a time: 32 accumulator registers.
-    // With three warpgroups (d = 64) the first two take 32 columns each.
+    // D / WGS columns each, at most 64 at a time (32 accumulator registers);
+    // with three warpgroups (d = 64) the first two take 32 and the third none.
     constexpr int kDqWgs = WGS == 3 ? 2 : WGS;
     constexpr int N = D / kDqWgs, CW = N < 64 ? N : 64;  // columns [N wg, N wg + N)
     const int valid_rows = seg.count - it.e0;
@@ -294,37 +344,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         fence_acc<CW / 8>(dq);
         fence_frag(pf);
         fence_frag(dsf);
-        if constexpr (bulk_dq) {  // CW == N: one pass
-#pragma unroll
-          for (int j = 0; j < CW / 8; ++j)
-#pragma unroll
-            for (int r = 0; r < 2; ++r)
-              *reinterpret_cast<float2*>(sstage + row[r] * D + N * wg + 8 * j + 2 * t4) =
-                  make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
-          fence_smem_for_mma();
-          __syncthreads();
-          const int rows = min(kTile, valid_rows), e = threadIdx.x;
-          if (!seg.summary && seg.step == 1) {
-            if (e == 0) bulk_add_f32(dq_row(0), sstage, rows * D * int(sizeof(float)));
-          } else if (e < rows) {
-            bulk_add_f32(dq_row(e), sstage + e * D, D * int(sizeof(float)));
-          }
-          bulk_commit();
-        } else {
-          // Lanes t and t ^ 1 swap halves: even lanes add row g, odd g + 8.
-          const int r = t4 % 2;
-          const bool ok = row[r] < valid_rows;
-          float* dst = ok ? dq_row(row[r]) + N * wg + 2 * (t4 - r) : nullptr;
-#pragma unroll
-          for (int j = 0; j < CW / 8; ++j) {
-            float send0 = r ? dq[j][0] : dq[j][2], send1 = r ? dq[j][1] : dq[j][3];
-            float got0 = __shfl_xor_sync(0xffffffff, send0, 1);
-            float got1 = __shfl_xor_sync(0xffffffff, send1, 1);
-            float4 v = r ? make_float4(got0, got1, dq[j][2], dq[j][3])
-                         : make_float4(dq[j][0], dq[j][1], got0, got1);
-            if (ok) atomicAdd(reinterpret_cast<float4*>(dst + c0 + 8 * j), v);
-          }
-        }
+        if constexpr (bulk_dq)  // one warpgroup, CW == D: one pass
+          bulk_add_dq<D>(dq, sstage, row, valid_rows, seg, dq_row);
+        else
+          atomic_add_dq<CW>(dq, N * wg + c0, row, valid_rows, dq_row);
       }
     } else {  // no dQ columns
       mma_wait<0>();  // dV and dK: P^T and dS^T may be overwritten now
@@ -422,7 +445,6 @@ void launch_pass(const BwdArgs& a, cudaStream_t stream) {
   dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile) * a.pairs * a.chunks);
   // A split launch follows the memset of its accumulator, not a kernel.
   launch_chained(a.chunks == 1, backward_kernel<D, WGS>, grid, WGS * kThreads, smem, stream, a);
-  CUDA_CHECK(cudaGetLastError());
 }
 
 // Two warpgroups per block halve the dQ atomics but run one block per SM:

@@ -62,7 +62,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
   const Seg rows = warpgroup_rows(plan.rows, wg);
   const __half* my_q = sq + wg * T;
 
-  // With two warpgroups the first loads the key tiles, the second the values.
+  // The first warpgroup loads the key tiles, the last the values.
   const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
   const __half* kbase = base + (g.heads + h) * D;
   const __half* vbase = base + (2 * g.heads + h) * D;
@@ -208,7 +208,6 @@ void launch(const FwdArgs& a, cudaStream_t stream) {
   (void)ready;
   dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile) * a.pairs);
   launch_chained(true, forward_kernel<D, WGS>, grid, WGS * kThreads, smem, stream, a);
-  CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
