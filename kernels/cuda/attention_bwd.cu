@@ -161,16 +161,20 @@ constexpr int kBwdBlocksPerSm = WGS > 1 ? 1 : D == 64 ? 3 : 2;
 // Wide blocks (one per SM) have the shared memory for three query tiles in
 // flight and two dS^T buffers: then one barrier per tile serves, not two
 // (the loop).  A barrier stops every warp of the SM there: H100, dense
-// n = 16384 backward 2.11 -> 1.87 ms, fixed n = 65536 forward+backward
+// n = 16384 backward 2.11 -> 1.88 ms, fixed n = 65536 forward+backward
 // 13.85 -> 13.0.  One-warpgroup blocks, 2 or 3 per SM, have not the room.
 template <int WGS>
 constexpr bool kOneBarrier = WGS > 1;
 template <int WGS>
 constexpr int kQueryBufs = kOneBarrier<WGS> ? 3 : 2;
+template <int WGS>
+constexpr int kDsBufs = kOneBarrier<WGS> ? 2 : 1;
+// The kernel's shared memory, as it carves it (backward_kernel's start).
 template <int D, int WGS>
 constexpr size_t backward_smem() {
-  constexpr int q = kQueryBufs<WGS>, ds = kOneBarrier<WGS> ? 2 * WGS : WGS;
-  return ((2 * WGS + 2 * q) * kTileElems<D> + ds * kTileElems<64>) * sizeof(__half) +
+  constexpr int q = kQueryBufs<WGS>;
+  return ((2 * WGS + 2 * q) * kTileElems<D> + kDsBufs<WGS> * WGS * kTileElems<64>) *
+             sizeof(__half) +
          2 * q * kTile * sizeof(float) + stage_bytes<D, WGS>() + kTileAlign;
 }
 
@@ -185,7 +189,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   constexpr int T = kTileElems<D>;
   __half* sk = reinterpret_cast<__half*>(aligned_smem(smem_raw));  // WGS tiles
   __half* sv = sk + WGS * T;    // WGS tiles
-  constexpr int QB = kQueryBufs<WGS>, DSB = kOneBarrier<WGS> ? 2 : 1;
+  constexpr int QB = kQueryBufs<WGS>, DSB = kDsBufs<WGS>;
   __half* sq = sv + WGS * T;    // QB buffers
   __half* sdo = sq + QB * T;    // QB buffers
   __half* sds = sdo + QB * T;   // DSB buffers of dS^T [64 WGS keys][64 queries]
