@@ -115,8 +115,9 @@ template <int CW, class RowPtr>
 __device__ inline void atomic_add_dq(float (*dq)[4], int col, const int* row, int valid_rows,
                                      RowPtr dq_row) {
   const int t4 = threadIdx.x % 4, r = t4 % 2;
-  const bool ok = row[r] < valid_rows;
-  float* dst = ok ? dq_row(row[r]) + col + 2 * (t4 - r) : nullptr;
+  const int my_row = r ? row[1] : row[0];  // (row[r] would put row in local memory)
+  const bool ok = my_row < valid_rows;
+  float* dst = ok ? dq_row(my_row) + col + 2 * (t4 - r) : nullptr;
 #pragma unroll
   for (int j = 0; j < CW / 8; ++j) {
     float send0 = r ? dq[j][0] : dq[j][2], send1 = r ? dq[j][1] : dq[j][3];
@@ -218,7 +219,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     if (add_prev) wait_then_allow_next();
     return;
   }
-  const int wg = threadIdx.x / kThreads;  // this warpgroup owns keys [64 wg, 64 wg + 64)
+  const int wg = warpgroup_index();  // this warpgroup owns keys [64 wg, 64 wg + 64)
   const Seg keys = warpgroup_rows(plan.rows, wg);
   __half* my_k = sk + wg * T;
   __half* my_v = sv + wg * T;
@@ -276,7 +277,14 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32, t4 = lane % 4;
   const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
   const int kpos[2] = {seg_pos(keys, g, row[0]), seg_pos(keys, g, row[1])};
-  const int jmin = seg_pos(keys, g, 0), jmax = seg_pos(keys, g, keys.count - 1);
+  // A partial key tile is masked even where its valid keys would not need
+  // it: its zero-filled rows past the end would get P^T = exp(-lse),
+  // possibly inf in fp16, and dQ adds dS K.  (Today's plans put such a
+  // tile only where it meets the diagonal anyway; this keeps it so.)
+  const FullTiles full = keys.count == kTile
+                             ? full_tiles(plan, g, seg_pos(keys, g, 0),
+                                          seg_pos(keys, g, kTile - 1), true)
+                             : FullTiles{{0, 0}, {0, 0}};
 
   float dk[D / 8][4], dv[D / 8][4];
 #pragma unroll
@@ -309,17 +317,9 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     mma_abt<D>(dp, my_v, do_tile);
     InnerTile it = inner_tile(plan, t);
     const Seg seg = pick(plan, it.seg);
-    // A partial key tile is masked even where its valid keys would not need
-    // it: its zero-filled rows past the end would get P^T = exp(-lse),
-    // possibly inf in fp16, and dQ adds dS K.  (Today's plans put such a
-    // tile only where it meets the diagonal anyway; this keeps it so.)
-    int valid = min(kTile, seg.count - it.e0);
-    bool full = valid == kTile && keys.count == kTile &&
-                all_allowed(seg.rel, seg_pos(seg, g, it.e0), seg_pos(seg, g, it.e0 + kTile - 1),
-                            jmin, jmax, g.l);
     mma_wait<1>();  // S^T
     fence_acc<kTile / 8>(s);
-    if (!full) apply_mask(s, seg, g, it.e0, kpos, true);
+    if (needs_mask(full, t)) apply_mask(s, seg, g, it.e0, kpos, true);
 #pragma unroll
     for (int j = 0; j < kTile / 8; ++j)
 #pragma unroll
@@ -349,13 +349,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     // through shared memory, and each warpgroup computes some of dQ's
     // columns from it (read transposed) and adds them to the accumulator.
     __half* ds_tile = sds + (t % DSB) * WGS * kTileElems<64>;
-#pragma unroll
-    for (int kk = 0; kk < kTile / 16; ++kk)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        *reinterpret_cast<uint32_t*>(ds_tile + wg * kTileElems<64> +
-                                     swizzled(row[e % 2], 16 * kk + 8 * (e / 2) + 2 * t4)) =
-            dsf[kk][e];
+    store_frags(ds_tile + wg * kTileElems<64>, dsf);
     if constexpr (bulk_dq) bulk_wait_read();  // the previous tile's staged dQ was read
     if constexpr (kOneBarrier<WGS>) cp_async_wait<0>();  // query tile t + 1
     fence_smem_for_mma();

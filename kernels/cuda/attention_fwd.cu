@@ -58,7 +58,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
     wait_then_allow_next();
     return;
   }
-  const int wg = threadIdx.x / kThreads;  // this warpgroup owns queries [64 wg, 64 wg + 64)
+  const int wg = warpgroup_index();  // this warpgroup owns queries [64 wg, 64 wg + 64)
   const Seg rows = warpgroup_rows(plan.rows, wg);
   const __half* my_q = sq + wg * T;
 
@@ -98,7 +98,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
   else if (a.accumulate)
     load_prev();
   cp_async_commit();
-  const int imin = seg_pos(rows, g, 0), imax = seg_pos(rows, g, rows.count - 1);
+  const FullTiles full =
+      full_tiles(plan, g, seg_pos(rows, g, 0), seg_pos(rows, g, rows.count - 1), false);
 
   float m[2] = {-INFINITY, -INFINITY}, sum[2] = {0, 0};
   float o[D / 8][4];
@@ -119,13 +120,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
     mma_wait<0>();
     fence_acc<kTile / 8>(s);
 
-    InnerTile it = inner_tile(plan, t);
-    const Seg seg = pick(plan, it.seg);
-    int valid = min(kTile, seg.count - it.e0);
-    bool full = valid == kTile &&
-                all_allowed(seg.rel, imin, imax, seg_pos(seg, g, it.e0),
-                            seg_pos(seg, g, it.e0 + kTile - 1), g.l);
-    if (!full) apply_mask(s, seg, g, it.e0, qpos, false);
+    if (needs_mask(full, t)) {
+      InnerTile it = inner_tile(plan, t);
+      apply_mask(s, pick(plan, it.seg), g, it.e0, qpos, false);
+    }
 
     // Online softmax in base 2: p = 2^(s * scale_log2 - m * scale_log2), one
     // FFMA and one ex2 per score; m is the running max of the raw scores.
@@ -140,7 +138,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
       float m_new = fmaxf(m[r], mx);
       // A row with nothing allowed yet keeps m = -inf: use 0 for its offset.
       float offset = m_new == -INFINITY ? 0.f : m_new * g.scale_log2, rs = 0;
-      corr[r] = fast_exp2(m[r] * g.scale_log2 - offset);
+      // (Exactly 1 where the max stayed: computed, m * scale - offset
+      // contracts to an FMA whose rounding differs, and the rescale below
+      // ran on every tile.)
+      corr[r] = m_new == m[r] ? 1.f : fast_exp2(m[r] * g.scale_log2 - offset);
 #pragma unroll
       for (int j = 0; j < kTile / 8; ++j) {
         s[j][2 * r] = fast_exp2(fmaf(s[j][2 * r], g.scale_log2, -offset));

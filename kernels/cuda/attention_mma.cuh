@@ -33,6 +33,14 @@ __device__ inline uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
+// This thread's warpgroup, broadcast from lane 0 so that the compiler knows
+// it is the same in the whole warp (as CUTLASS's canonical_warp_group_idx):
+// the shared-memory addresses derived from it, the products' descriptors
+// above all, then stay in uniform registers.
+__device__ inline int warpgroup_index() {
+  return __shfl_sync(0xffffffff, int(threadIdx.x) / kThreads, 0);
+}
+
 // The dynamic shared memory rounded up to kTileAlign (allocate kTileAlign more).
 __device__ inline unsigned char* aligned_smem(unsigned char* smem) {
   return smem + (kTileAlign - smem_addr(smem) % kTileAlign) % kTileAlign;
@@ -82,13 +90,19 @@ __device__ inline void load_tile(__half* dst, const __half* src, int64_t width, 
   constexpr int kChunks = D / 8, kRowStep = kThreads / kChunks;
   const int valid = s.count - first, r0 = threadIdx.x % kThreads / kChunks;
   const int col = threadIdx.x % kChunks * 8;
+  // The thread's rows r0 + k kRowStep share r0's swizzle (kRowStep is a
+  // multiple of 8), and its source moves on by whole rows: both addresses
+  // advance by an addition.
+  __half* const d = dst + swizzled(r0, col);
   SegWalk w = seg_walk(s, g, first + r0);
+  const __half* p = src + int64_t(w.pos) * width + col;
 #pragma unroll
   for (int k = 0; k < kTile / kRowStep; ++k) {
-    int r = r0 + k * kRowStep;
-    bool ok = r < valid;
-    cp_async16(dst + swizzled(r, col), src + (ok ? int64_t(w.pos) : 0) * width + col, ok);
+    bool ok = r0 + k * kRowStep < valid;
+    cp_async16(d + k * kRowStep * 64, ok ? p : src, ok);
+    int from = w.pos;
     seg_advance(w, s, g, kRowStep);
+    p += int64_t(w.pos - from) * width;
   }
 }
 
@@ -102,6 +116,32 @@ __device__ inline void pack_a(uint32_t (*a)[4], const float (*p)[4]) {
     a[kk][2] = pack_half2(p[2 * kk + 1][0], p[2 * kk + 1][1]);
     a[kk][3] = pack_half2(p[2 * kk + 1][2], p[2 * kk + 1][3]);
   }
+}
+
+// Stores a warpgroup's 64 x 64 fragments in pack_a's layout (warp w: rows
+// [16 w, 16 w + 16)) into a swizzled [64][64] tile.  Each pack_a step is
+// four 8 x 8 matrices: rows +0 and +8 of columns +0, then of columns +8;
+// with stmatrix (sm_90) one instruction stores a step, lane l giving the
+// address of row l % 8 of matrix l / 8.
+__device__ inline void store_frags(__half* tile, const uint32_t (*a)[4]) {
+  const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  const int m = lane / 8, row = warp * 16 + (m % 2) * 8 + lane % 8;
+#pragma unroll
+  for (int kk = 0; kk < kTile / 16; ++kk)
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(
+                     smem_addr(tile + swizzled(row, 16 * kk + 8 * (m / 2)))),
+                 "r"(a[kk][0]), "r"(a[kk][1]), "r"(a[kk][2]), "r"(a[kk][3])
+                 : "memory");
+#else
+  const int row = warp * 16 + lane / 4, col = 2 * (lane % 4);
+#pragma unroll
+  for (int kk = 0; kk < kTile / 16; ++kk)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      *reinterpret_cast<uint32_t*>(tile + swizzled(row + 8 * (e % 2), 16 * kk + 8 * (e / 2) + col)) =
+          a[kk][e];
+#endif
 }
 
 // ---------------------------------------------------------------------------
@@ -136,10 +176,15 @@ __device__ inline void bulk_wait_read() {
 // A shared-memory matrix descriptor for the 128-byte swizzle: 8-row groups
 // 1024 bytes apart (the stride byte offset); the leading byte offset is
 // unused by the shapes here (one 64-element swizzle atom per operand row).
-__device__ inline uint64_t smem_desc(const __half* p) {
-  return uint64_t((smem_addr(p) & 0x3FFFF) >> 4) | (uint64_t(1) << 16) |
-         (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
-}
+// Split in two words: the lower holds the address in 16-byte units (below
+// 2^14: shared memory is under 256 KiB), so the address of a k step or
+// buffer is the tile's word plus a constant; the upper is the same for every
+// tile.  (Built whole from each address, the descriptors cost ten
+// instructions per product, a quarter of the backward loop's.)
+__device__ inline uint32_t desc_lo(const void* p) { return (smem_addr(p) >> 4) | (1u << 16); }
+constexpr uint32_t kDescHi = (1024 >> 4) | (1u << 30);
+// The lower word's offset for `elems` halves further on.
+__host__ __device__ constexpr uint32_t desc_step(int elems) { return uint32_t(elems) * 2 / 16; }
 
 // The same for register operands of products (pack_a fragments): keeps
 // them in their registers until the product that reads them has completed.
@@ -181,41 +226,45 @@ __device__ inline void fence_acc(float (*c)[4]) {
 // c[64 x 64] (+)= A[64 x 16] B[16 x 64], both from shared memory; TA / TB
 // = 1 when the operand is stored M/N-major (transposed) rather than
 // K-major.  Without accumulate c's old values are not read.
+// The operands are descriptors' lower words (desc_lo).
 template <int TA, int TB>
-__device__ inline void wgmma_ss(float (*c)[4], uint64_t da, uint64_t db, bool accumulate) {
+__device__ inline void wgmma_ss(float (*c)[4], uint32_t da, uint32_t db, bool accumulate) {
   asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %36, 0;\n"
+      "{\n.reg .pred p;\n.reg .b64 da, db;\n"
+      "mov.b64 da, {%32, %34};\nmov.b64 db, {%33, %34};\nsetp.ne.b32 p, %37, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
       "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
       "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
-      "%32, %33, p, 1, 1, %34, %35;\n}\n"
+      "da, db, p, 1, 1, %35, %36;\n}\n"
       : ST_ACC_N64(c)
-      : "l"(da), "l"(db), "n"(TA), "n"(TB), "r"(int(accumulate)));
+      : "r"(da), "r"(db), "r"(kDescHi), "n"(TA), "n"(TB), "r"(int(accumulate)));
 }
 
 // The same with a 64 x 32 result.
 template <int TA, int TB>
-__device__ inline void wgmma_ss_n32(float (*c)[4], uint64_t da, uint64_t db, bool accumulate) {
+__device__ inline void wgmma_ss_n32(float (*c)[4], uint32_t da, uint32_t db, bool accumulate) {
   asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %20, 0;\n"
+      "{\n.reg .pred p;\n.reg .b64 da, db;\n"
+      "mov.b64 da, {%16, %18};\nmov.b64 db, {%17, %18};\nsetp.ne.b32 p, %21, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 "
       "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, "
-      "%16, %17, p, 1, 1, %18, %19;\n}\n"
+      "da, db, p, 1, 1, %19, %20;\n}\n"
       : ST_ACC_N32(c)
-      : "l"(da), "l"(db), "n"(TA), "n"(TB), "r"(int(accumulate)));
+      : "r"(da), "r"(db), "r"(kDescHi), "n"(TA), "n"(TB), "r"(int(accumulate)));
 }
 
 // The same with A from registers (fragments as for mma.m16n8k16) and B
 // stored N-major.
-__device__ inline void wgmma_rs(float (*c)[4], const uint32_t* a, uint64_t db) {
+__device__ inline void wgmma_rs(float (*c)[4], const uint32_t* a, uint32_t db) {
   asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "{\n.reg .pred p;\n.reg .b64 db;\n"
+      "mov.b64 db, {%36, %37};\nsetp.ne.b32 p, %38, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
       "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
       "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
-      "{%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+      "{%32,%33,%34,%35}, db, p, 1, 1, 1;\n}\n"
       : ST_ACC_N64(c)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(db), "r"(kDescHi), "r"(1));
 }
 
 #undef ST_ACC_N64
@@ -227,10 +276,11 @@ template <int D>
 __device__ inline void mma_abt(float (*acc)[4], const __half* a, const __half* b) {
   fence_acc<8>(acc);
   wgmma_begin();
+  const uint32_t da = desc_lo(a), db = desc_lo(b);
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
-    int off = (kk / 4) * kTileElems<64> + (kk % 4) * 16;  // 32 bytes along a swizzled row
-    wgmma_ss<0, 0>(acc, smem_desc(a + off), smem_desc(b + off), kk > 0);
+    uint32_t off = desc_step((kk / 4) * kTileElems<64> + (kk % 4) * 16);  // 32 bytes along a row
+    wgmma_ss<0, 0>(acc, da + off, db + off, kk > 0);
   }
   wgmma_commit();
 }
@@ -241,11 +291,12 @@ template <int D>
 __device__ inline void mma_pb(float (*acc)[4], const uint32_t (*p)[4], const __half* b) {
   fence_acc<D / 8>(acc);
   wgmma_begin();
+  const uint32_t db = desc_lo(b);
 #pragma unroll
   for (int half = 0; half < D / 64; ++half)
 #pragma unroll
     for (int kk = 0; kk < kTile / 16; ++kk)
-      wgmma_rs(acc + 8 * half, p[kk], smem_desc(b + half * kTileElems<64> + kk * 16 * 64));
+      wgmma_rs(acc + 8 * half, p[kk], db + desc_step(half * kTileElems<64> + kk * 16 * 64));
   wgmma_commit();
 }
 
@@ -256,13 +307,13 @@ __device__ inline void mma_pb(float (*acc)[4], const uint32_t (*p)[4], const __h
 template <int D, int KT, int N>
 __device__ inline void mma_atb(float (*acc)[4], const __half* a, const __half* b, int col) {
   static_assert(N == 32 || N == 64, "dQ columns per product");
-  const int col_off = (col / 64) * kTileElems<64> + col % 64;
+  const uint32_t da0 = desc_lo(a), db0 = desc_lo(b + (col / 64) * kTileElems<64> + col % 64);
   fence_acc<N / 8>(acc);
   wgmma_begin();
 #pragma unroll
   for (int kk = 0; kk < KT * kTile / 16; ++kk) {
-    uint64_t da = smem_desc(a + (kk / 4) * kTileElems<64> + (kk % 4) * 16 * 64);
-    uint64_t db = smem_desc(b + (kk / 4) * kTileElems<D> + (kk % 4) * 16 * 64 + col_off);
+    uint32_t da = da0 + desc_step((kk / 4) * kTileElems<64> + (kk % 4) * 16 * 64);
+    uint32_t db = db0 + desc_step((kk / 4) * kTileElems<D> + (kk % 4) * 16 * 64);
     if constexpr (N == 64)
       wgmma_ss<1, 1>(acc, da, db, kk > 0);
     else

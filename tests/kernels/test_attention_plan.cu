@@ -6,6 +6,8 @@
 //  - A tile's mask, one column range per row, keeps exactly the columns
 //    whose pair the relation allows, for random segments and positions.
 //  - Walking a segment's positions with a fixed stride gives seg_pos.
+//  - The inner tiles that the kernels run without a mask hold only allowed
+//    pairs.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -43,30 +45,37 @@ AttentionSpec make_spec(Pattern p, AttentionPart part, int64_t n, int64_t l, int
 
 using Pair = std::tuple<int, int, int>;  // head, query, key
 
-// How often the launches' tiles visit each allowed pair.
-std::map<Pair, int> visits(const AttentionSpec& s, bool backward, int rows) {
-  Geometry g = geometry(s);
-  std::map<Pair, int> seen;
+// Calls f(head, plan, outer rows of one warpgroup) for every warpgroup of
+// every thread block of every launch of a pattern.
+template <class F>
+void for_each_warpgroup(const AttentionSpec& s, const Geometry& g, bool backward, int rows,
+                        F f) {
   for (const Launch& launch : backward ? backward_launches(s) : forward_launches(s)) {
     int ntiles = grid_tiles(launch.kind, g, rows);
     for (int h = 0; h < g.heads; ++h)
       for (int x = 0; x < ntiles; ++x) {
         Plan plan = backward ? key_plan(launch.kind, g, x, h, rows)
                              : query_plan(launch.kind, g, x, h, rows, ntiles);
-        for (int w = 0; w < rows / kTile; ++w) {
-          Seg outer = warpgroup_rows(plan.rows, w);
-          for (int r = 0; r < outer.count; ++r)
-            for (int k = 0; k < plan.nseg; ++k) {
-              Seg inner = pick(plan, k);
-              int p = seg_pos(outer, g, r);
-              for (int t = 0; t < inner.count; ++t) {
-                int q = seg_pos(inner, g, t), i = backward ? q : p, j = backward ? p : q;
-                if (relation_allows(inner.rel, i, j, g.l)) ++seen[{h, i, j}];
-              }
-            }
-        }
+        for (int w = 0; w < rows / kTile; ++w) f(h, plan, warpgroup_rows(plan.rows, w));
       }
   }
+}
+
+// How often the launches' tiles visit each allowed pair.
+std::map<Pair, int> visits(const AttentionSpec& s, bool backward, int rows) {
+  Geometry g = geometry(s);
+  std::map<Pair, int> seen;
+  for_each_warpgroup(s, g, backward, rows, [&](int h, const Plan& plan, const Seg& outer) {
+    for (int r = 0; r < outer.count; ++r)
+      for (int k = 0; k < plan.nseg; ++k) {
+        Seg inner = pick(plan, k);
+        int p = seg_pos(outer, g, r);
+        for (int t = 0; t < inner.count; ++t) {
+          int q = seg_pos(inner, g, t), i = backward ? q : p, j = backward ? p : q;
+          if (relation_allows(inner.rel, i, j, g.l)) ++seen[{h, i, j}];
+        }
+      }
+  });
   return seen;
 }
 
@@ -109,6 +118,51 @@ TEST(AttentionPlan, LaunchesVisitEachAllowedPairOnce) {
     expect_exact_cover(make_spec(Pattern::Strided, part, 640, 128, 1, 1, 2));
   }
   expect_exact_cover(make_spec(Pattern::Dense, AttentionPart::Merged, 1000, 1, 1, 1, 2));
+}
+
+// The tiles that full_tiles says need no mask: every one of their 64
+// positions is in the segment and allowed for every outer row, and they are
+// exactly the tiles for which tile_full holds (the run found from both ends
+// is the whole set).
+void expect_full_tiles_need_no_mask(const AttentionSpec& s) {
+  Geometry g = geometry(s);
+  for (bool backward : {false, true})
+    for (int rows : {kTile, 2 * kTile}) {
+      SCOPED_TRACE(std::string(pattern_name(s.pattern)) + "/" + part_name(s.part) +
+                   (backward ? " backward" : " forward") + " rows=" + std::to_string(rows));
+      int full_seen = 0;
+      for_each_warpgroup(s, g, backward, rows, [&](int, const Plan& plan, const Seg& outer) {
+        if (outer.count == 0) return;
+        int omin = seg_pos(outer, g, 0), omax = seg_pos(outer, g, outer.count - 1);
+        FullTiles f = full_tiles(plan, g, omin, omax, backward);
+        for (int t = 0; t < inner_tiles(plan); ++t) {
+          ASSERT_EQ(!needs_mask(f, t), tile_full(plan, g, t, omin, omax, backward)) << "tile " << t;
+          if (needs_mask(f, t)) continue;
+          ++full_seen;
+          InnerTile it = inner_tile(plan, t);
+          Seg inner = pick(plan, it.seg);
+          ASSERT_LE(it.e0 + kTile, inner.count);
+          for (int r = 0; r < outer.count; ++r)
+            for (int c = 0; c < kTile; ++c) {
+              int p = seg_pos(outer, g, r), q = seg_pos(inner, g, it.e0 + c);
+              ASSERT_TRUE(backward ? relation_allows(inner.rel, q, p, g.l)
+                                   : relation_allows(inner.rel, p, q, g.l))
+                  << "tile " << t << " row " << r << " column " << c;
+            }
+        }
+      });
+      EXPECT_GT(full_seen, 0) << "no tile without a mask: the test checks nothing";
+    }
+}
+
+TEST(AttentionPlan, TilesWithoutAMaskHoldOnlyAllowedPairs) {
+  for (AttentionPart part : {AttentionPart::Merged, AttentionPart::Part2}) {
+    expect_full_tiles_need_no_mask(make_spec(Pattern::Fixed, part, 2048, 128, 32, 2, 2));
+    expect_full_tiles_need_no_mask(make_spec(Pattern::Fixed, part, 1536, 192, 64, 1, 2));
+    expect_full_tiles_need_no_mask(make_spec(Pattern::Strided, part, 8192, 64, 1, 1, 1));
+    expect_full_tiles_need_no_mask(make_spec(Pattern::Strided, part, 4096, 32, 1, 1, 1));
+  }
+  expect_full_tiles_need_no_mask(make_spec(Pattern::Dense, AttentionPart::Merged, 1000, 1, 1, 1, 1));
 }
 
 TEST(AttentionPlan, MaskKeepsExactlyTheAllowedColumns) {
