@@ -118,15 +118,21 @@ __device__ inline void atomic_add_dq(float (*dq)[4], int col, const int* row, in
   const int my_row = r ? row[1] : row[0];  // (row[r] would put row in local memory)
   const bool ok = my_row < valid_rows;
   float* dst = ok ? dq_row(my_row) + col + 2 * (t4 - r) : nullptr;
+  // All values first, then the atomics: each in its own registers, so that
+  // none waits for the one before to have read its operands (they stalled
+  // there when the atomics queue was full).
+  float4 v[CW / 8];
 #pragma unroll
   for (int j = 0; j < CW / 8; ++j) {
     float send0 = r ? dq[j][0] : dq[j][2], send1 = r ? dq[j][1] : dq[j][3];
     float got0 = __shfl_xor_sync(0xffffffff, send0, 1);
     float got1 = __shfl_xor_sync(0xffffffff, send1, 1);
-    float4 v = r ? make_float4(got0, got1, dq[j][2], dq[j][3])
-                 : make_float4(dq[j][0], dq[j][1], got0, got1);
-    if (ok) atomicAdd(reinterpret_cast<float4*>(dst + 8 * j), v);
+    v[j] = r ? make_float4(got0, got1, dq[j][2], dq[j][3])
+             : make_float4(dq[j][0], dq[j][1], got0, got1);
   }
+#pragma unroll
+  for (int j = 0; j < CW / 8; ++j)
+    if (ok) atomicAdd(reinterpret_cast<float4*>(dst + 8 * j), v[j]);
 }
 
 // The same for a one-warpgroup block's whole [64][D] dQ tile, by the TMA
@@ -300,11 +306,6 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
       cp_async_wait<0>();  // query tile t
       fence_smem_for_mma();
       __syncthreads();  // also: every warp is done with tile t - 1 and its sds
-      if (t + 1 < t_end)
-        load_q(t + 1);  // into tile t - 1's buffers
-      else if (add_prev)
-        load_prev();
-      cp_async_commit();
     }
     const int buf = t % QB;
     const __half* q_tile = sq + buf * T;
@@ -315,6 +316,13 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     float s[kTile / 8][4], dp[kTile / 8][4];  // rows keys, columns queries
     mma_abt<D>(s, my_k, q_tile);
     mma_abt<D>(dp, my_v, do_tile);
+    if constexpr (!kOneBarrier<WGS>) {  // copies issued while the products run
+      if (t + 1 < t_end)
+        load_q(t + 1);  // into tile t - 1's buffers
+      else if (add_prev)
+        load_prev();
+      cp_async_commit();
+    }
     InnerTile it = inner_tile(plan, t);
     const Seg seg = pick(plan, it.seg);
     mma_wait<1>();  // S^T
@@ -357,10 +365,6 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     // every warp is done with tile t - 1 (its dQ product was waited for), so
     // tile t + 2 may load into tile t - 1's buffers.
     __syncthreads();
-    if constexpr (kOneBarrier<WGS>) {
-      if (t + 2 < t_end) load_q(t + 2);
-      cp_async_commit();
-    }
     // D / WGS columns each, at most 64 at a time (32 accumulator registers);
     // with three warpgroups (d = 64) the first two take 32 and the third none.
     constexpr int kDqWgs = WGS == 3 ? 2 : WGS;
@@ -368,11 +372,20 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     const int valid_rows = seg.count - it.e0;
     const int64_t head_rows = (int64_t(b) * g.heads + h) * g.n;
     auto dq_row = [&](int i) { return a.p.dq_acc + (head_rows + seg_pos(seg, g, it.e0 + i)) * D; };
+    // With one barrier per tile, query tile t + 2's copies, issued while dQ's
+    // product runs.
+    auto issue_next = [&] {
+      if constexpr (kOneBarrier<WGS>) {
+        if (t + 2 < t_end) load_q(t + 2);
+        cp_async_commit();
+      }
+    };
     if (WGS != 3 || wg < kDqWgs) {
 #pragma unroll
       for (int c0 = 0; c0 < N; c0 += CW) {
         float dq[CW / 8][4];
         mma_atb<D, WGS, CW>(dq, ds_tile, sk, N * wg + c0);
+        if (c0 == 0) issue_next();
         mma_wait<0>();  // also dV and dK: P^T and dS^T may be overwritten now
         fence_acc<CW / 8>(dq);
         fence_frag(pf);
@@ -383,6 +396,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
           atomic_add_dq<CW>(dq, N * wg + c0, row, valid_rows, dq_row);
       }
     } else {  // no dQ columns
+      issue_next();
       mma_wait<0>();  // dV and dK: P^T and dS^T may be overwritten now
       fence_frag(pf);
       fence_frag(dsf);

@@ -110,13 +110,15 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
     cp_async_wait<0>();  // key and value tile t
     fence_smem_for_mma();
     __syncthreads();  // also: every warp is done with tile t - 1
+    float s[kTile / 8][4];
+    mma_abt<D>(s, my_q, sk + (t % 2) * T);
+    // The next tile's copies are issued while the tensor cores compute S:
+    // their address arithmetic then delays nothing.
     if (t + 1 < ntiles)
       load_kv(t + 1);  // into tile t - 1's buffers
     else if (a.accumulate)
       load_prev();
     cp_async_commit();
-    float s[kTile / 8][4];
-    mma_abt<D>(s, my_q, sk + (t % 2) * T);
     mma_wait<0>();
     fence_acc<kTile / 8>(s);
 
