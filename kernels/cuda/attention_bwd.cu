@@ -239,13 +239,12 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     InnerTile it = inner_tile(plan, t);
     const Seg s = pick(plan, it.seg);
     int buf = t % QB;
-    if (wg == 0) load_tile<D>(sq + buf * T, base + h * D, g.qkv_width, s, g, it.e0);
-    if (wg == WGS - 1)
-      load_tile<D>(sdo + buf * T, a.p.d_out + orow, g.out_width, s, g, it.e0);
+    if (wg == 0) load_run_tile<D>(sq + buf * T, base + h * D, g.qkv_width, s, it.e0);
+    if (wg == WGS - 1) load_run_tile<D>(sdo + buf * T, a.p.d_out + orow, g.out_width, s, it.e0);
     int e = threadIdx.x % kThreads;
     if (e < kTile) {
       bool ok = e < s.count - it.e0;
-      int pos = ok ? seg_pos(s, g, it.e0 + e) : 0;
+      int pos = ok ? run_pos(s, it.e0 + e) : 0;  // queries: a run
       if (wg == 0) cp_async4(slse + buf * kTile + e, a.p.lse2 + stat + pos, ok);
       if (wg == WGS - 1) cp_async4(sdelta + buf * kTile + e, a.p.delta + stat + pos, ok);
     }
@@ -371,7 +370,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     constexpr int N = D / kDqWgs, CW = N < 64 ? N : 64;  // columns [N wg, N wg + N)
     const int valid_rows = seg.count - it.e0;
     const int64_t head_rows = (int64_t(b) * g.heads + h) * g.n;
-    auto dq_row = [&](int i) { return a.p.dq_acc + (head_rows + seg_pos(seg, g, it.e0 + i)) * D; };
+    auto dq_row = [&](int i) { return a.p.dq_acc + (head_rows + run_pos(seg, it.e0 + i)) * D; };
     // With one barrier per tile, query tile t + 2's copies, issued while dQ's
     // product runs.
     auto issue_next = [&] {

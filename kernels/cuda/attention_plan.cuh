@@ -48,12 +48,21 @@ struct Geometry {
   int64_t qkv_width, out_width;
   int d;        // head size (dqk == dv)
   float scale_log2;  // log2(e) / sqrt(d)
+  int c_shift = -1;  // log2(c) where c is a power of two: summary cells by shifts
 };
 
 __host__ __device__ inline int seg_pos(const Seg& s, const Geometry& g, int t) {
   int e = s.first + t;
-  return s.summary ? (e / g.c) * g.l + s.start + e % g.c : s.start + e * s.step;
+  if (!s.summary) return s.start + e * s.step;
+  // (A division by c costs some 25 instructions; the tile loads of the
+  // fixed pattern's forward called it for every tile.)
+  if (g.c_shift >= 0) return (e >> g.c_shift) * g.l + s.start + (e & (g.c - 1));
+  return (e / g.c) * g.l + s.start + e % g.c;
 }
+
+// seg_pos for a segment known to be a run: the inner segments of key-major
+// launches (queries) always are.
+__host__ __device__ inline int run_pos(const Seg& s, int t) { return s.start + (s.first + t) * s.step; }
 
 // Positions of a segment visited every `stride` indices, with no division
 // per step (load_tile's rows).  cell: the index within a summary block.

@@ -189,8 +189,11 @@ TEST(AttentionCuda, MatchesCpuOnEveryPatternModeAndHeadSize) {
         check_full(*gpu, make_spec(p, part, 512, 128, 32, 2, 2, 4, d, d), seed += 2);
         if (p == Pattern::Strided)
           check_full(*gpu, make_spec(p, part, 640, 16, 1, 1, 1, 2, d, d), seed += 2);
-        if (p == Pattern::Fixed)
+        if (p == Pattern::Fixed) {
           check_full(*gpu, make_spec(p, part, 384, 64, 8, 1, 1, 2, d, d), seed += 2);
+          // A summary width that is not a power of two: cells by division.
+          check_full(*gpu, make_spec(p, part, 768, 192, 48, 2, 1, 2, d, d), seed += 2);
+        }
       }
 }
 

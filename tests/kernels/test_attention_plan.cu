@@ -69,6 +69,8 @@ std::map<Pair, int> visits(const AttentionSpec& s, bool backward, int rows) {
     for (int r = 0; r < outer.count; ++r)
       for (int k = 0; k < plan.nseg; ++k) {
         Seg inner = pick(plan, k);
+        // The backward kernel takes its inner positions by run_pos.
+        if (backward) ASSERT_FALSE(inner.summary) << "a key-major plan's queries must be a run";
         int p = seg_pos(outer, g, r);
         for (int t = 0; t < inner.count; ++t) {
           int q = seg_pos(inner, g, t), i = backward ? q : p, j = backward ? p : q;
@@ -113,6 +115,8 @@ TEST(AttentionPlan, LaunchesVisitEachAllowedPairOnce) {
     expect_exact_cover(make_spec(Pattern::Fixed, part, 640, 128, 32, 2, 4));
     expect_exact_cover(make_spec(Pattern::Fixed, part, 448, 64, 16, 2, 4));
     expect_exact_cover(make_spec(Pattern::Fixed, part, 576, 192, 8, 1, 2));
+    // A summary width that is not a power of two (positions by division).
+    expect_exact_cover(make_spec(Pattern::Fixed, part, 768, 192, 24, 2, 2));
     // Strided: columns of several tiles, and a band wider than a tile.
     expect_exact_cover(make_spec(Pattern::Strided, part, 1000, 40, 1, 1, 2));
     expect_exact_cover(make_spec(Pattern::Strided, part, 640, 128, 1, 1, 2));
@@ -173,6 +177,7 @@ TEST(AttentionPlan, MaskKeepsExactlyTheAllowedColumns) {
     Geometry g{};
     g.l = 64 * pick_int(1, 3), g.c = pick_int(1, 4) * 8, g.n = g.l * pick_int(4, 20);
     g.heads = 1, g.slices = 1;
+    g.c_shift = g.c == 8 ? 3 : g.c == 16 ? 4 : g.c == 32 ? 5 : -1;  // as geometry()
     bool summary = pick_int(0, 3) == 0;
     Seg s;
     if (summary) {
