@@ -17,7 +17,10 @@ using namespace attn;
 Geometry attn::geometry(const AttentionSpec& s) {
   validate(s);
   ST_CHECK(s.n < (int64_t(1) << 30), "attention: n must be below 2^30 on CUDA");
-  ST_CHECK(s.batch * s.heads <= 65535, "attention: batch * heads must be at most 65535 on CUDA");
+  // Grids are one-dimensional, below 2^31 blocks: the largest has a block
+  // per 4 query rows (the generic path), or per strided column of few rows.
+  ST_CHECK(s.batch * s.heads * s.n < (int64_t(1) << 31),
+           "attention: batch * heads * n must be below 2^31 on CUDA");
   Geometry g{};
   g.n = int(s.n), g.heads = int(s.heads);
   g.l = s.pattern == Pattern::Dense ? 1 : int(s.stride);

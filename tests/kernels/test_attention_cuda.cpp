@@ -231,6 +231,15 @@ TEST(AttentionCuda, OddShapesTakeACorrectPath) {
              seed += 2);
 }
 
+// More (sequence, head) pairs than a 16-bit grid dimension holds (65,600):
+// the grids are one-dimensional, the pair inside the block index.
+TEST(AttentionCuda, ManySequencesAndHeads) {
+  ST_REQUIRE_GPU();
+  auto gpu = make_backend("cuda");
+  check_full(*gpu, make_spec(Pattern::Strided, AttentionPart::Merged, 16, 4, 1, 1, 32800, 2, 64, 64),
+             7000);
+}
+
 // Large sizes: the output, lse and dQ of sampled rows, and dK, dV of sampled
 // keys, from fp64 sums over exactly the allowed pairs.  A sampled key's
 // gradient sums over every query that attends it; those queries' lse and

@@ -209,6 +209,20 @@ TEST(AttentionPlan, MaskKeepsExactlyTheAllowedColumns) {
   EXPECT_EQ(checked, 4000 * kTile);
 }
 
+// The one-dimensional grids hold below 2^31 blocks: a larger batch * heads
+// * n is refused with a message (not a failed launch), one below is taken.
+TEST(AttentionPlan, GridsOfMoreThan2To31BlocksAreRefused) {
+  AttentionSpec s = make_spec(Pattern::Dense, AttentionPart::Merged, 1 << 20, 1, 1, 1, 2048);
+  try {
+    geometry(s);
+    FAIL() << "no error for batch * heads * n = 2^31";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("batch * heads * n"), std::string::npos) << e.what();
+  }
+  s.heads = 2047;
+  EXPECT_NO_THROW(geometry(s));
+}
+
 TEST(AttentionPlan, WalkingASegmentGivesItsPositions) {
   Geometry g{};
   g.l = 192, g.c = 24, g.n = 192 * 40;
