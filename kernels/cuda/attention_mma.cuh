@@ -80,19 +80,18 @@ __device__ inline float fast_exp2(float x) {
   return y;
 }
 
-// Copies the rows t in [0, 64) of a segment (row t at position
-// seg_pos(s, first + t)) from src (row stride `width` halves) into a tile;
-// rows past s.count are zero-filled.  Eight consecutive threads fill one
-// row's 128 bytes of a half: no bank conflicts.  Called by one warpgroup.
-// A thread's rows r0 + k kRowStep share r0's swizzle (kRowStep is a
-// multiple of 8): their destinations are kRowStep rows apart.
+// Tile loads: the rows t in [0, 64) of a segment (row t at position
+// seg_pos(s, first + t)) copied from src (row stride `width` halves) into a
+// tile; rows past s.count are zero-filled.  Eight consecutive threads fill
+// one row's 128 bytes of a half: no bank conflicts.  Called by one
+// warpgroup.  A thread's rows r0 + k kRowStep share r0's swizzle (kRowStep
+// is a multiple of 8): their destinations are kRowStep rows apart.
 template <int D>
 constexpr int kRowStep = kThreads / (D / 8);
 
-// The same for a run segment, whose rows are a constant stride apart: both
-// addresses advance by additions.  (The backward's query tiles call this
-// directly: with the summary paths of load_tile in its loop, it ran 2-4%
-// slower.)
+// A run segment, whose rows are a constant stride apart: both addresses
+// advance by additions.  (The backward's query tiles call this directly:
+// with the summary paths of load_tile in its loop, it ran 2-4% slower.)
 template <int D>
 __device__ inline void load_run_tile(__half* dst, const __half* src, int64_t width, const Seg& s,
                                      int first) {
@@ -109,6 +108,7 @@ __device__ inline void load_run_tile(__half* dst, const __half* src, int64_t wid
   }
 }
 
+// Any segment.
 template <int D>
 __device__ inline void load_tile(__half* dst, const __half* src, int64_t width, const Seg& s,
                                  const Geometry& g, int first) {
