@@ -25,8 +25,7 @@ Geometry attn::geometry(const AttentionSpec& s) {
   g.n = int(s.n), g.heads = int(s.heads);
   g.l = s.pattern == Pattern::Dense ? 1 : int(s.stride);
   g.c = int(s.summary), g.slices = int(s.slices);
-  if (g.c > 0 && (g.c & (g.c - 1)) == 0)
-    for (g.c_shift = 0; (1 << g.c_shift) < g.c;) ++g.c_shift;
+  g.c_shift = summary_shift(g.c);
   g.pattern = int(s.pattern), g.part = int(s.part);
   g.qkv_width = s.qkv_width(), g.out_width = s.out_width();
   g.d = int(s.head_dim_qk);

@@ -289,7 +289,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const FullTiles full = keys.count == kTile
                              ? full_tiles(plan, g, seg_pos(keys, g, 0),
                                           seg_pos(keys, g, kTile - 1), true)
-                             : FullTiles{{0, 0}, {0, 0}};
+                             : FullTiles{};  // every tile masked
 
   float dk[D / 8][4], dv[D / 8][4];
 #pragma unroll

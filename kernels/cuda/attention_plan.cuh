@@ -51,18 +51,27 @@ struct Geometry {
   int c_shift = -1;  // log2(c) where c is a power of two: summary cells by shifts
 };
 
-__host__ __device__ inline int seg_pos(const Seg& s, const Geometry& g, int t) {
-  int e = s.first + t;
-  if (!s.summary) return s.start + e * s.step;
-  // (A division by c costs some 25 instructions; the tile loads of the
-  // fixed pattern's forward called it for every tile.)
-  if (g.c_shift >= 0) return (e >> g.c_shift) * g.l + s.start + (e & (g.c - 1));
-  return (e / g.c) * g.l + s.start + e % g.c;
+// Geometry::c_shift for a summary width c: log2(c) where c is a power of
+// two, else -1.
+__host__ __device__ inline int summary_shift(int c) {
+  if (c <= 0 || (c & (c - 1)) != 0) return -1;
+  int shift = 0;
+  while ((1 << shift) < c) ++shift;
+  return shift;
 }
 
 // seg_pos for a segment known to be a run: the inner segments of key-major
 // launches (queries) always are.
 __host__ __device__ inline int run_pos(const Seg& s, int t) { return s.start + (s.first + t) * s.step; }
+
+__host__ __device__ inline int seg_pos(const Seg& s, const Geometry& g, int t) {
+  if (!s.summary) return run_pos(s, t);
+  int e = s.first + t;
+  // (A division by c costs some 25 instructions; the tile loads of the
+  // fixed pattern's forward called it for every tile.)
+  if (g.c_shift >= 0) return (e >> g.c_shift) * g.l + s.start + (e & (g.c - 1));
+  return (e / g.c) * g.l + s.start + e % g.c;
+}
 
 // Positions of a segment visited every `stride` indices, with no division
 // per step (load_tile's rows).  cell: the index within a summary block.
@@ -354,25 +363,29 @@ __host__ __device__ inline bool tile_full(const Plan& p, const Geometry& g, int 
 // those tiles are one run, found from both ends (one or two tiles each
 // side).  The loops then test a tile with two comparisons: evaluated per
 // tile, the relation cost some 40 instructions of the forward's 480.
-struct FullTiles {
-  int lo[2], hi[2];
+struct TileRange {
+  int lo = 0, hi = 0;  // empty by default
 };
-// The run within the tiles [lo, hi) of one segment.
-__host__ __device__ inline void full_run(const Plan& p, const Geometry& g, int omin, int omax,
-                                         bool key_major, int& lo, int& hi) {
-  while (lo < hi && !tile_full(p, g, lo, omin, omax, key_major)) ++lo;
-  while (hi > lo && !tile_full(p, g, hi - 1, omin, omax, key_major)) --hi;
+struct FullTiles {
+  TileRange seg[2];
+};
+// The run within one segment's tiles r: shrunk from both ends.
+__host__ __device__ inline TileRange full_run(const Plan& p, const Geometry& g, int omin,
+                                              int omax, bool key_major, TileRange r) {
+  while (r.lo < r.hi && !tile_full(p, g, r.lo, omin, omax, key_major)) ++r.lo;
+  while (r.hi > r.lo && !tile_full(p, g, r.hi - 1, omin, omax, key_major)) --r.hi;
+  return r;
 }
 __host__ __device__ inline FullTiles full_tiles(const Plan& p, const Geometry& g, int omin,
                                                 int omax, bool key_major) {
   const int n0 = tiles_of(p.seg[0].count), n1 = tiles_of(p.seg[1].count);  // unused: count 0
-  FullTiles f{{0, n0}, {n0, n0 + n1}};
-  full_run(p, g, omin, omax, key_major, f.lo[0], f.hi[0]);
-  full_run(p, g, omin, omax, key_major, f.lo[1], f.hi[1]);
+  FullTiles f;
+  f.seg[0] = full_run(p, g, omin, omax, key_major, TileRange{0, n0});
+  f.seg[1] = full_run(p, g, omin, omax, key_major, TileRange{n0, n0 + n1});
   return f;
 }
 __host__ __device__ inline bool needs_mask(const FullTiles& f, int t) {
-  return !((t >= f.lo[0] && t < f.hi[0]) || (t >= f.lo[1] && t < f.hi[1]));
+  return !((t >= f.seg[0].lo && t < f.seg[0].hi) || (t >= f.seg[1].lo && t < f.seg[1].hi));
 }
 
 }  // namespace st::cuda::attn

@@ -177,7 +177,7 @@ TEST(AttentionPlan, MaskKeepsExactlyTheAllowedColumns) {
     Geometry g{};
     g.l = 64 * pick_int(1, 3), g.c = pick_int(1, 4) * 8, g.n = g.l * pick_int(4, 20);
     g.heads = 1, g.slices = 1;
-    g.c_shift = g.c == 8 ? 3 : g.c == 16 ? 4 : g.c == 32 ? 5 : -1;  // as geometry()
+    g.c_shift = summary_shift(g.c);  // as geometry(): 24 divides, 8, 16 and 32 shift
     bool summary = pick_int(0, 3) == 0;
     Seg s;
     if (summary) {
@@ -221,6 +221,16 @@ TEST(AttentionPlan, GridsOfMoreThan2To31BlocksAreRefused) {
   }
   s.heads = 2047;
   EXPECT_NO_THROW(geometry(s));
+}
+
+TEST(AttentionPlan, SummaryShiftIsLog2OfPowersOfTwoOnly) {
+  EXPECT_EQ(summary_shift(1), 0);
+  EXPECT_EQ(summary_shift(8), 3);
+  EXPECT_EQ(summary_shift(16), 4);
+  EXPECT_EQ(summary_shift(32), 5);
+  EXPECT_EQ(summary_shift(24), -1);
+  EXPECT_EQ(summary_shift(48), -1);
+  EXPECT_EQ(summary_shift(0), -1);
 }
 
 TEST(AttentionPlan, WalkingASegmentGivesItsPositions) {
