@@ -12,15 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-/tmp/st-out}"; mkdir -p "$out"
 log="$out/session.log"
 
-flags="$(bash .shared/gpu-host/setup.sh) -G Ninja -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-90a}"
-if [ -d .gpu-debs ]; then
-  prefix=/opt/st-debs
-  for deb in .gpu-debs/*.deb; do dpkg -x "$deb" "$prefix"; done
-  echo "$prefix/usr/lib/x86_64-linux-gnu/openblas-pthread" > /etc/ld.so.conf.d/st-debs.conf
-  echo "$prefix/usr/lib/x86_64-linux-gnu" >> /etc/ld.so.conf.d/st-debs.conf
-  ldconfig
-  flags="$flags -DCMAKE_PREFIX_PATH=$prefix/usr"
-fi
+flags="$(bash scripts/gpu-host-flags.sh)"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 
 start=$(date +%s)
