@@ -11,7 +11,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-/tmp/st-out}"; mkdir -p "$out"
-flags="$(bash scripts/gpu-host-flags.sh) -DCMAKE_BUILD_TYPE=Release"
+flags="$(bash scripts/gpu-host-flags.sh) -DCMAKE_BUILD_TYPE=Release" || { echo "host preparation failed"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 start=$(date +%s)
 build() {  # source folder, build folder, log name

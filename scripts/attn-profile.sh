@@ -25,16 +25,15 @@ start = last
 while start > 0 and names[start - 1] == "forward_kernel": start -= 1
 end = last
 while end < len(names) and names[end] != "dq_to_half_kernel": end += 1
+def num(r, k):
+    try: return float(r.get(k, "0").replace(",", ""))
+    except ValueError: return 0.0
 total = 0
 print(f"== {sys.argv[2]}")
 for i in range(start, min(end + 1, len(rows))):
     r = rows[i]
-    def num(k):
-        v = r.get(k, "0").replace(",", "")
-        try: return float(v)
-        except ValueError: return 0.0
-    t = num("gpu__time_duration.sum") / 1e3
-    rd, wr = num("dram__bytes_read.sum") / 1e6, num("dram__bytes_write.sum") / 1e6
+    t = num(r, "gpu__time_duration.sum") / 1e3  # ns -> us
+    rd, wr = num(r, "dram__bytes_read.sum") / 1e6, num(r, "dram__bytes_write.sum") / 1e6
     total += t
     full = r["Kernel Name"]
     tmpl = full[full.find("<"):full.find(">") + 1] if "<" in full else ""

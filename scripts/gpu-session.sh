@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-/tmp/st-out}"; mkdir -p "$out"
 log="$out/session.log"
 
-flags="$(bash scripts/gpu-host-flags.sh)"
+flags="$(bash scripts/gpu-host-flags.sh)" || { echo "host preparation failed"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 
 start=$(date +%s)
