@@ -105,8 +105,11 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
   p.lse2 = lse2.ptr<float>();
   p.dq_acc = dq_acc.ptr<float>(), p.d_qkv = d_qkv;
   int batch = int(s.batch);
-  launch_backward_prologue(g, batch, p, stream);
-  for (const Launch& l : backward_launches(s)) {
+  const std::vector<Launch> launches = backward_launches(s);
+  bool adds_to_dq = false;
+  for (const Launch& l : launches) adds_to_dq |= !owns_dq(l.kind, g, batch);
+  launch_backward_prologue(g, batch, p, adds_to_dq, stream);
+  for (const Launch& l : launches) {
     bool split = l.kind == kFixedSummary && summary_chunks(g, batch) > 1;
     Tensor dkv_acc;
     if (split) {
@@ -119,7 +122,9 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
     if (split) launch_add_summary_grads(g, batch, p, stream);
     p.dkv_acc = nullptr;  // freed with dkv_acc: the stream orders its reuse
   }
-  launch_backward_epilogue(g, batch, p, stream);
+  const Launch& last = launches.back();
+  if (!owns_dq(last.kind, g, batch) || !writes_final_dq(last.kind, g))
+    launch_backward_epilogue(g, batch, p, stream);
 }
 
 }  // namespace st::cuda

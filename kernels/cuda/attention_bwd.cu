@@ -11,7 +11,9 @@
 // their queries attend, in no fixed order, so dQ can differ from run to run
 // by fp32 rounding.  Two row-wise kernels frame the pass: before, delta =
 // rowsum(dO O), lse in base 2 and a zeroed dQ accumulator; after, dQ scaled
-// and rounded to fp16 into d_qkv.
+// and rounded to fp16 into d_qkv.  The strided pattern's one-warpgroup
+// blocks need neither the additions nor the epilogue: each writes its own
+// queries' dQ whole (own_dq_pass).
 #include <cmath>
 
 #include "core/cuda_check.h"
@@ -30,6 +32,7 @@ struct BwdArgs {
   bool accumulate;
   int pairs;   // batch * heads
   int chunks;  // > 1: split, dK and dV added to dkv_acc (kFixedSummary only)
+  bool own_dq;  // owns_dq: the blocks write their queries' dQ whole (one warpgroup)
 };
 
 // lse in base 2; an empty row (-inf) becomes +inf so that its P is 0, not NaN.
@@ -39,11 +42,12 @@ __device__ inline float lse_base2(float lse) {
 
 // One thread per 8 consecutive elements of an [rows, heads * D] array; the
 // D / 8 threads of one (row, head) are consecutive lanes of a warp.  Also
-// writes lse in base 2 for the backward pass, and zeroes dq_acc.
+// writes lse in base 2 for the backward pass, and zeroes dq_acc where a
+// launch adds to it.
 template <int D>
 __global__ void delta_kernel(Geometry g, int64_t chunks, const __half* out,
                              const __half* d_out, const float* lse, float* delta, float* lse2,
-                             float* dq_acc) {
+                             float* dq_acc, bool zero_dq) {
   wait_then_allow_next();  // chained: reads and writes nothing before
   int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   bool ok = x < chunks;
@@ -58,8 +62,10 @@ __global__ void delta_kernel(Geometry g, int64_t chunks, const __half* out,
       float2 a = __half22float2(u2[k]), b = __half22float2(v2[k]);
       d += a.x * b.x + a.y * b.y;
     }
-    float4* z = reinterpret_cast<float4*>(dq_acc) + 2 * x;
-    z[0] = z[1] = make_float4(0, 0, 0, 0);
+    if (zero_dq) {
+      float4* z = reinterpret_cast<float4*>(dq_acc) + 2 * x;
+      z[0] = z[1] = make_float4(0, 0, 0, 0);
+    }
   }
 #pragma unroll
   for (int w = 1; w < D / 8; w *= 2) d += __shfl_xor_sync(0xffffffff, d, w);
@@ -95,7 +101,8 @@ __global__ void dq_to_half_kernel(Geometry g, int64_t chunks, const float* dq_ac
 // in one-warpgroup blocks with d = 64 built for sm_90a: there by the TMA
 // unit's bulk reductions from a [64][D] fp32 tile of shared memory (one
 // reduction per tile where its queries are consecutive positions, one per
-// row in strided columns), 2-3% faster on the short strided passes.  The
+// row in strided columns), 2-3% faster on the short strided passes when
+// they still added their dQ here (now they own it: owns_dq).  The
 // tile takes the last 16 KiB that three such blocks per SM leave.  On the
 // wide blocks the bulk reductions measured slower than the atomics, even
 // with two staging tiles (docs/attention-kernels.md), and with d = 128 the
@@ -160,6 +167,132 @@ __device__ inline void bulk_add_dq(float (*dq)[4], float* stage, const int* row,
   bulk_commit();
 }
 
+// A block's dQ rows `rows` (a run; the thread's two rows of a 64-row
+// fragment), without an accumulator: the final ones, scale * (dq + the
+// column launch's partial sums in dq_acc where one ran), in fp16 into
+// d_qkv; else the column's partial sums, stored (not added) to dq_acc.
+template <int D>
+__device__ inline void store_dq(const BwdArgs& a, int b, int h, const Seg& rows,
+                                const float (*dq)[4]) {
+  const Geometry& g = a.g;
+  const bool final = writes_final_dq(Kind(a.kind), g);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x % kThreads / 32, t4 = lane % 4;
+  const float scale = g.scale_log2 * float(M_LN2);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = warp * 16 + lane / 4 + 8 * r;
+    if (i >= rows.count) continue;
+    const int pos = run_pos(rows, i);
+    float* acc = a.p.dq_acc + ((int64_t(b) * g.heads + h) * g.n + pos) * D;
+    __half* dst = a.p.d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width + h * D;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      const int col = 8 * j + 2 * t4;
+      float2 v = make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
+      if (!final) {
+        *reinterpret_cast<float2*>(acc + col) = v;
+        continue;
+      }
+      if (a.accumulate) {
+        float2 c = *reinterpret_cast<const float2*>(acc + col);
+        v.x += c.x, v.y += c.y;
+      }
+      *reinterpret_cast<__half2*>(dst + col) = __floats2half2_rn(v.x * scale, v.y * scale);
+    }
+  }
+}
+
+// The strided launches' dQ without atomics (owns_dq): a block's keys and
+// its inner tile 0 of queries are the same 64 positions, and the block
+// computes those queries' whole dQ of the launch's relation, so no other
+// block adds to their rows.  From the block's own keys: dS of tile 0, whose
+// dS^T the key-major loop kept in sds, times K.  From the keys before them
+// (keys_before: the band's l - 1 positions before, the column's earlier
+// rows), recomputed query-major after the loop: S = Q K^T, dP = dO V^T,
+// dS = P (dP - delta), dQ += dS K, three products per tile.  The loop's
+// later query tiles then need no dQ (they are later blocks' own), so it
+// runs 4 products per tile and no reductions.  (Done before the loop, with
+// the own keys recomputed too, it measured slower: H100, strided n = 65536
+// 1.29 -> 1.44 ms.)  Buffers: the own queries and dO in the loop's buffer
+// 0, the keys and values before alternately in buffer 1 and, once dS K is
+// done, sk and sv.
+template <int D, class LoadQ>
+__device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, int h, __half* sq,
+                                   __half* sdo, __half* sk, __half* sv, const __half* sds,
+                                   const float* slse, const float* sdelta, LoadQ load_q) {
+  constexpr int T = kTileElems<D>, CW = 64;  // dQ's columns per product
+  const Geometry& g = a.g;
+  const Seg& own = plan.rows;
+  Plan before;
+  add_seg(before, keys_before(Kind(a.kind), g, plan));
+  const int ntiles = inner_tiles(before);
+  const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
+  auto k_tile = [&](int c) { return c % 2 == 0 ? sq + T : sk; };
+  auto v_tile = [&](int c) { return c % 2 == 0 ? sdo + T : sv; };
+  auto load_kv = [&](int c) {
+    load_run_tile<D>(k_tile(c), base + (g.heads + h) * D, g.qkv_width, before.seg[0], c * kTile);
+    load_run_tile<D>(v_tile(c), base + (2 * g.heads + h) * D, g.qkv_width, before.seg[0],
+                     c * kTile);
+  };
+  __syncthreads();  // every warp is done with the loop's buffers (and prev_k, prev_v)
+  if (plan.nseg > 0) load_q(0);  // the own queries: Q, dO, lse, delta into buffer 0
+  if (ntiles > 0) load_kv(0);
+  cp_async_commit();
+  cp_async_wait<0>();
+  fence_smem_for_mma();
+  __syncthreads();
+
+  float dq[D / 8][4];
+  if (plan.nseg > 0) {
+#pragma unroll
+    for (int c0 = 0; c0 < D; c0 += CW) mma_atb<D, 1, CW>(dq + c0 / 8, sds, sk, c0);
+    mma_wait<0>();
+    fence_acc<D / 8>(dq);
+    __syncthreads();  // every warp is done with sk: tile 1 before loads there
+  } else {  // no queries attend (a head without this part)
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0;
+  }
+
+  const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
+  const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
+  const int qpos[2] = {run_pos(own, row[0]), run_pos(own, row[1])};
+  const float lse[2] = {slse[row[0]], slse[row[1]]}, delta[2] = {sdelta[row[0]], sdelta[row[1]]};
+  const FullTiles full = full_tiles(before, g, run_pos(own, 0), run_pos(own, own.count - 1), false);
+  for (int c = 0; c < ntiles; ++c) {
+    if (c > 0) {
+      cp_async_wait<0>();  // tile c
+      fence_smem_for_mma();
+      __syncthreads();  // also: every warp is done with tile c - 1
+    }
+    float s[kTile / 8][4], dp[kTile / 8][4];  // rows queries, columns keys
+    mma_abt<D>(s, sq, k_tile(c));
+    mma_abt<D>(dp, sdo, v_tile(c));
+    if (c + 1 < ntiles) load_kv(c + 1);  // into tile c - 1's buffers
+    cp_async_commit();
+    mma_wait<1>();  // S
+    fence_acc<kTile / 8>(s);
+    if (needs_mask(full, c)) apply_mask(s, before.seg[0], g, c * kTile, qpos, false);
+#pragma unroll
+    for (int j = 0; j < kTile / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[j][e] = fast_exp2(s[j][e] * g.scale_log2 - lse[e / 2]);  // P
+    mma_wait<0>();  // dP
+    fence_acc<kTile / 8>(dp);
+#pragma unroll
+    for (int j = 0; j < kTile / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dp[j][e] = s[j][e] * (dp[j][e] - delta[e / 2]);  // dS
+    uint32_t dsf[kTile / 16][4];
+    pack_a(dsf, dp);
+    mma_pb<D>(dq, dsf, k_tile(c));
+    mma_wait<0>();
+    fence_acc<D / 8>(dq);
+    fence_frag(dsf);
+  }
+  store_dq<D>(a, b, h, own, dq);
+}
+
 // Thread blocks per SM: with one warpgroup (about 168 registers a thread)
 // three blocks with d = 64, two with d = 128; with two or three, one.
 template <int D, int WGS>
@@ -214,6 +347,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const Plan plan = key_plan(Kind(a.kind), g, bt.x, h, WGS * kTile);
   const bool split = a.chunks > 1;
   const bool add_prev = a.accumulate && !split;
+  // The strided launches' one-warpgroup blocks write their queries' dQ
+  // whole (own_dq_pass, after the loop, which computes only dK and dV and
+  // keeps tile 0's dS^T for it).
+  const bool own_dq = WGS == 1 && a.own_dq;
   // Chained launches (kernels/cuda/chain.cuh): a launch that adds to an
   // earlier one's dK and dV computes its tiles first (its dQ goes to the
   // accumulator, which the prologue kernel zeroed) and waits for that one
@@ -223,6 +360,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const int t_end = split ? min(inner_tiles(plan), t_begin + kSplitTiles) : inner_tiles(plan);
   if ((a.accumulate && plan.nseg == 0) || (split && t_begin >= t_end)) {
     if (add_prev) wait_then_allow_next();
+    if (own_dq) {  // a head without the band part: the column's dQ alone
+      const float zero[D / 8][4] = {};
+      store_dq<D>(a, b, h, plan.rows, zero);
+    }
     return;
   }
   const int wg = warpgroup_index();  // this warpgroup owns keys [64 wg, 64 wg + 64)
@@ -351,6 +492,16 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     uint32_t dsf[kTile / 16][4];  // dS^T in fp16
     pack_a(dsf, dp);
     mma_pb<D>(dk, dsf, q_tile);
+    if (own_dq) {  // tile 0 holds the block's own queries: its dS^T stays for dQ
+      if (t == 0) {
+        store_frags(sds, dsf);
+        fence_smem_for_mma();  // the barriers before own_dq_pass's products follow
+      }
+      mma_wait<0>();  // dV and dK: P^T and dS^T may be overwritten now
+      fence_frag(pf);
+      fence_frag(dsf);
+      continue;
+    }
 
     // dQ needs all keys of a query row, spread over the warps: dS^T goes
     // through shared memory, and each warpgroup computes some of dQ's
@@ -447,6 +598,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
       }
     }
   }
+  if (own_dq) own_dq_pass<D>(a, plan, b, h, sq, sdo, sk, sv, sds, slse, sdelta, load_q);
 }
 
 // d_qkv's K and V columns of every summary cell += dkv_acc, one thread per
@@ -521,19 +673,31 @@ int summary_chunks(const Geometry& g, int batch) {
                                                          : tiles_of(g.n, kTile * kSplitTiles);
 }
 
-void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p,
+bool owns_dq(Kind kind, const Geometry& g, int batch) {
+  // The band's own dQ costs more than it saves (the epilogue) where the
+  // column launch adds to dq_acc anyway (long columns, wide blocks: H100,
+  // strided n = 262144 8.59 -> 8.71 ms with it).
+  bool short_columns = backward_warpgroups(kStridedColumn, g, batch) == 1;
+  return (kind == kStridedBand && (short_columns || g.part == 1)) ||
+         (kind == kStridedColumn && short_columns);
+}
+
+void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p, bool zero_dq,
                               cudaStream_t stream) {
   int64_t chunks = row_chunks(g, batch);
   launch_chained(true, g.d == 64 ? delta_kernel<64> : delta_kernel<128>, row_blocks(chunks), 256,
-                 0, stream, g, chunks, p.out, p.d_out, p.lse, p.delta, p.lse2, p.dq_acc);
+                 0, stream, g, chunks, p.out, p.d_out, p.lse, p.delta, p.lse2, p.dq_acc,
+                 zero_dq);
 }
 
 void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
                      cudaStream_t stream) {
   int chunks = kind == kFixedSummary ? summary_chunks(g, batch) : 1;
   ST_CHECK(chunks == 1 || p.dkv_acc, "attention: split backward without its accumulator");
-  BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks};
+  const bool own = owns_dq(kind, g, batch);
+  BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks, own};
   int wgs = backward_warpgroups(kind, g, batch);
+  ST_CHECK(!own || wgs == 1, "attention: a launch that owns dQ runs one warpgroup");
   if (g.d == 64)
     wgs == 3 ? launch_pass<64, 3>(a, stream)
              : wgs == 2 ? launch_pass<64, 2>(a, stream) : launch_pass<64, 1>(a, stream);

@@ -42,17 +42,33 @@ struct Pointers {
 // accumulate, it adds to what an earlier launch wrote (forward: merges the
 // two partial softmaxes exactly; backward: adds dK and dV); without, it
 // overwrites every row of its tiles, with zeros / -inf where no pair is
-// allowed.  The backward's key-major launches all add their dQ to dq_acc.
+// allowed.  The backward's key-major launches add their dQ to dq_acc,
+// except those that own it (owns_dq).
 void launch_forward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
                     cudaStream_t stream);
-// Backward: the prologue, then launch_backward for each relation, then the
-// epilogue, which writes d_qkv's Q columns from dq_acc.
-void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p,
+// Backward: the prologue (which zeroes dq_acc where zero_dq: some launch
+// adds to it), then launch_backward for each relation, then, unless the last
+// launch wrote the final dQ, the epilogue, which writes d_qkv's Q columns
+// from dq_acc.
+void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p, bool zero_dq,
                               cudaStream_t stream);
 void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
                      cudaStream_t stream);
 void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,
                               cudaStream_t stream);
+
+// Key-major launches whose blocks each write their queries' whole dQ of
+// the launch's relation instead of adding to dq_acc (attention_bwd.cu,
+// own_dq_pass): the strided columns where they run blocks of one
+// warpgroup, and then (or alone, in part 1) the band.  Such a launch
+// writes the final fp16 dQ where it is the pattern's last (the band; the
+// columns of part-2-only attention), adding the columns' partial sums from
+// dq_acc (with accumulate); else (the columns before the band) it stores
+// fp32 partial sums into dq_acc.
+bool owns_dq(Kind kind, const Geometry& g, int batch);
+__host__ __device__ inline bool writes_final_dq(Kind kind, const Geometry& g) {
+  return kind == kStridedBand || g.part == 2;  // 2: AttentionPart::Part2
+}
 
 // The fixed pattern's summary keys meet up to n queries each.  Where their
 // launch has too few key tiles to give every SM a two-warpgroup block

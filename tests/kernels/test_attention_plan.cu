@@ -6,6 +6,8 @@
 //  - A tile's mask, one column range per row, keeps exactly the columns
 //    whose pair the relation allows, for random segments and positions.
 //  - Walking a segment's positions with a fixed stride gives seg_pos.
+//  - The strided blocks that write their queries' whole dQ cover each
+//    allowed pair once (keys_before).
 //  - The inner tiles that the kernels run without a mask hold only allowed
 //    pairs.
 #include <gtest/gtest.h>
@@ -81,35 +83,48 @@ std::map<Pair, int> visits(const AttentionSpec& s, bool backward, int rows) {
   return seen;
 }
 
-void expect_exact_cover(const AttentionSpec& s) {
-  std::map<Pair, int> expected;
+const AttentionPart kAllParts[] = {AttentionPart::Merged, AttentionPart::Part1,
+                                   AttentionPart::Part2, AttentionPart::SplitHeads};
+
+// Every pair the CPU reference's pattern allows.
+std::map<Pair, int> allowed_pairs(const AttentionSpec& s) {
+  std::map<Pair, int> allowed;
   std::vector<int64_t> keys;
   for (int h = 0; h < s.heads; ++h)
     for (int64_t i = 0; i < s.n; ++i) {
       attention_keys(s, h, i, keys);
-      for (int64_t j : keys) expected[{h, int(i), int(j)}] = 1;
+      for (int64_t j : keys) allowed[{h, int(i), int(j)}] = 1;
     }
+  return allowed;
+}
+
+// seen holds each allowed pair exactly once and nothing else.
+void expect_each_once(const std::map<Pair, int>& allowed, const std::map<Pair, int>& seen) {
+  int missing = 0, extra = 0, repeated = 0;
+  for (const auto& [pair, count] : allowed) missing += !seen.count(pair);
+  for (const auto& [pair, count] : seen) {
+    extra += !allowed.count(pair);
+    repeated += count > 1;
+  }
+  EXPECT_GT(seen.size(), 0u);
+  EXPECT_EQ(missing, 0) << "allowed pairs never visited";
+  EXPECT_EQ(extra, 0) << "pairs visited that the pattern does not allow";
+  EXPECT_EQ(repeated, 0) << "pairs visited more than once";
+}
+
+void expect_exact_cover(const AttentionSpec& s) {
+  const std::map<Pair, int> allowed = allowed_pairs(s);
   for (bool backward : {false, true})
     for (int rows : {kTile, 2 * kTile, 3 * kTile}) {
       SCOPED_TRACE(std::string(pattern_name(s.pattern)) + "/" + part_name(s.part) +
                    " n=" + std::to_string(s.n) + " l=" + std::to_string(s.stride) +
                    (backward ? " backward" : " forward") + " rows=" + std::to_string(rows));
-      std::map<Pair, int> seen = visits(s, backward, rows);
-      int missing = 0, extra = 0, repeated = 0;
-      for (const auto& [pair, count] : expected) missing += !seen.count(pair);
-      for (const auto& [pair, count] : seen) {
-        extra += !expected.count(pair);
-        repeated += count > 1;
-      }
-      EXPECT_EQ(missing, 0) << "allowed pairs no tile visits";
-      EXPECT_EQ(extra, 0) << "pairs visited that the pattern does not allow";
-      EXPECT_EQ(repeated, 0) << "pairs visited more than once";
+      expect_each_once(allowed, visits(s, backward, rows));
     }
 }
 
 TEST(AttentionPlan, LaunchesVisitEachAllowedPairOnce) {
-  for (AttentionPart part : {AttentionPart::Merged, AttentionPart::Part1, AttentionPart::Part2,
-                             AttentionPart::SplitHeads}) {
+  for (AttentionPart part : kAllParts) {
     // Fixed: blocks of one and of two 64-row tiles (a 128-row tile then
     // spans two blocks), distinct summary slices, a partial last tile.
     expect_exact_cover(make_spec(Pattern::Fixed, part, 640, 128, 32, 2, 4));
@@ -167,6 +182,51 @@ TEST(AttentionPlan, TilesWithoutAMaskHoldOnlyAllowedPairs) {
     expect_full_tiles_need_no_mask(make_spec(Pattern::Strided, part, 4096, 32, 1, 1, 1));
   }
   expect_full_tiles_need_no_mask(make_spec(Pattern::Dense, AttentionPart::Merged, 1000, 1, 1, 1, 1));
+}
+
+// The strided launches' one-warpgroup blocks write their queries' whole
+// dQ (attention_bwd.cu, own_dq_pass): a block's inner tile 0 holds its own
+// keys' positions, and those queries' pairs with the own keys and with
+// keys_before cover, over the column and band launches, every allowed pair
+// exactly once.
+void expect_own_dq_cover(const AttentionSpec& s) {
+  SCOPED_TRACE(std::string(part_name(s.part)) + " n=" + std::to_string(s.n) +
+               " l=" + std::to_string(s.stride));
+  Geometry g = geometry(s);
+  std::map<Pair, int> seen;  // pairs whose dS enters a block's dQ
+  for (const Launch& launch : backward_launches(s))
+    for (int h = 0; h < g.heads; ++h)
+      for (int x = 0; x < grid_tiles(launch.kind, g, kTile); ++x) {
+        Plan plan = key_plan(launch.kind, g, x, h, kTile);
+        if (plan.nseg == 0) continue;
+        const Seg& own = plan.rows;
+        const Seg before = keys_before(launch.kind, g, plan);
+        for (int r = 0; r < own.count; ++r) {
+          int i = run_pos(own, r);
+          ASSERT_EQ(run_pos(plan.seg[0], r), i) << "inner tile 0 is not the block's keys";
+          for (int k = 0; k < own.count; ++k) {
+            int j = run_pos(own, k);
+            if (relation_allows(plan.seg[0].rel, i, j, g.l)) ++seen[{h, i, j}];
+          }
+          for (int k = 0; k < before.count; ++k) {
+            int j = run_pos(before, k);
+            ASSERT_LT(j, run_pos(own, 0)) << "a key before is one of the block's own";
+            if (relation_allows(before.rel, i, j, g.l)) ++seen[{h, i, j}];
+          }
+        }
+      }
+  expect_each_once(allowed_pairs(s), seen);
+}
+
+TEST(AttentionPlan, OwnDqBlocksCoverEachAllowedPairOnce) {
+  for (AttentionPart part : kAllParts) {
+    // Bands narrower and wider than a tile, not multiples of one; columns
+    // of one tile, of several, and a partial last tile.
+    expect_own_dq_cover(make_spec(Pattern::Strided, part, 1000, 40, 1, 1, 2));
+    expect_own_dq_cover(make_spec(Pattern::Strided, part, 2560, 16, 1, 1, 2));
+    expect_own_dq_cover(make_spec(Pattern::Strided, part, 1280, 128, 1, 1, 2));
+    expect_own_dq_cover(make_spec(Pattern::Strided, part, 1000, 200, 1, 1, 2));
+  }
 }
 
 TEST(AttentionPlan, MaskKeepsExactlyTheAllowedColumns) {
