@@ -353,8 +353,9 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const bool own_dq = WGS == 1 && a.own_dq;
   // Chained launches (kernels/cuda/chain.cuh): a launch that adds to an
   // earlier one's dK and dV computes its tiles first (its dQ goes to the
-  // accumulator, which the prologue kernel zeroed) and waits for that one
-  // only before it reads them; any other launch waits now.
+  // accumulator, which the prologue kernel zeroed, or, where it owns its
+  // dQ, is written after the wait) and waits for that one only before it
+  // reads them; any other launch waits now.
   if (!add_prev) wait_then_allow_next();
   const int t_begin = split ? bt.chunk * kSplitTiles : 0;
   const int t_end = split ? min(inner_tiles(plan), t_begin + kSplitTiles) : inner_tiles(plan);
