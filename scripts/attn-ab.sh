@@ -32,7 +32,7 @@ for r in $(seq "${ROUNDS:-2}"); do
     for side in base new; do
       bin=build-gpu/bench/st-bench-attention
       [ $side = base ] && bin=.base/build-gpu/bench/st-bench-attention
-      echo "$side $c $($bin --only "$c" | grep -E '^\| (dense|fixed|strided) ')" | tee -a "$out/ab.txt"
+      echo "$side $c $(timeout 120 $bin --only "$c" | grep -E '^\| (dense|fixed|strided) ')" | tee -a "$out/ab.txt"
     done
   done
 done
