@@ -18,7 +18,7 @@ flags="$(bash scripts/gpu-host-flags.sh) -DCMAKE_BUILD_TYPE=Release" || { echo "
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 start=$(date +%s)
 trees=".base . ${VARIANTS:-}"
-jobs=$(( 16 / $(echo $trees | wc -w) )); [ $jobs -lt 2 ] && jobs=2
+jobs=$(( $(nproc) / $(echo $trees | wc -w) )); [ $jobs -lt 2 ] && jobs=2  # the host's cores, shared
 name() { [ "$1" = . ] && echo new || echo "${1#.}"; }
 build() {  # source folder
   local log; log=$(name "$1")
