@@ -14,6 +14,7 @@
 // and rounded to fp16 into d_qkv.  The strided pattern's one-warpgroup
 // blocks need neither the additions nor the epilogue: each writes its own
 // queries' dQ whole (own_dq_pass).
+#include <algorithm>
 #include <cmath>
 
 #include "core/cuda_check.h"
@@ -33,6 +34,13 @@ struct BwdArgs {
   int pairs;   // batch * heads
   int chunks;  // > 1: split, dK and dV added to dkv_acc (kFixedSummary only)
   bool own_dq;  // owns_dq: the blocks write their queries' dQ whole (one warpgroup)
+  int halves;   // > 0: kFixedSummary in halves (summary_items), ItemOrder
+};
+
+// The order of a launch in halves (SummaryItems::order): a kernel parameter
+// of its own, read by a block index (__grid_constant__: no local copy).
+struct ItemOrder {
+  uint16_t item[kMaxSummaryItems];
 };
 
 // lse in base 2; an empty row (-inf) becomes +inf so that its P is 0, not NaN.
@@ -321,7 +329,7 @@ constexpr size_t backward_smem() {
 // WGS warpgroups, each owning 64 keys; they share the query tiles.
 template <int D, int WGS>
 __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
-    backward_kernel(BwdArgs a) {
+    backward_kernel(BwdArgs a, const __grid_constant__ ItemOrder item_order) {
   // Three warpgroups: 168 registers, the dQ column split and prev_k/prev_v's
   // six tiles in the query, dO and dS^T buffers all assume d = 64.
   static_assert(WGS < 3 || D == 64, "three warpgroups only with d = 64");
@@ -344,7 +352,12 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const Geometry& g = a.g;
   const BlockTile bt = block_tile(g, a.pairs, a.chunks);
   const int b = bt.b, h = bt.h;
-  const Plan plan = key_plan(Kind(a.kind), g, bt.x, h, WGS * kTile);
+  // A launch in halves (summary_items, three warpgroups): block x runs item
+  // item_order.item[x], a whole key tile or half of its query tiles.
+  int x = bt.x, half = 0;
+  if constexpr (WGS == 3)
+    if (a.halves > 0) x = item_order.item[bt.x] / 4, half = item_order.item[bt.x] % 4;
+  const Plan plan = key_plan(Kind(a.kind), g, x, h, WGS * kTile);
   const bool split = a.chunks > 1;
   const bool add_prev = a.accumulate && !split;
   // The strided launches' one-warpgroup blocks write their queries' dQ
@@ -357,8 +370,12 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // dQ, is written after the wait) and waits for that one only before it
   // reads them; any other launch waits now.
   if (!add_prev) wait_then_allow_next();
-  const int t_begin = split ? bt.chunk * kSplitTiles : 0;
-  const int t_end = split ? min(inner_tiles(plan), t_begin + kSplitTiles) : inner_tiles(plan);
+  int t_begin = split ? bt.chunk * kSplitTiles : 0;
+  int t_end = split ? min(inner_tiles(plan), t_begin + kSplitTiles) : inner_tiles(plan);
+  if (WGS == 3 && half > 0) {
+    const TileRange span = half_tiles(half, t_end);
+    t_begin = span.lo, t_end = span.hi;
+  }
   if ((a.accumulate && plan.nseg == 0) || (split && t_begin >= t_end)) {
     if (add_prev) wait_then_allow_next();
     if (own_dq) {  // a head without the band part: the column's dQ alone
@@ -402,6 +419,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   __half* prev_v = WGS == 1 ? sdo + (t_end % 2) * T : prev_k + T;
   auto load_prev = [&] {
     wait_then_allow_next();
+    if (WGS == 3 && half > 0) return;  // a half's sums go to half_dkv, not added here
     const __half* d_base = a.p.d_qkv + int64_t(b) * g.n * g.qkv_width;
     load_tile<D>(prev_k, d_base + (g.heads + h) * D, g.qkv_width, keys, g, 0);
     load_tile<D>(prev_v, d_base + (2 * g.heads + h) * D, g.qkv_width, keys, g, 0);
@@ -563,6 +581,14 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   if (add_prev) __syncthreads();  // every thread's rows of prev_k and prev_v
   fence_acc<D / 8>(dk);
   fence_acc<D / 8>(dv);
+  // A half of a key tile stores its sums in its part of half_dkv:
+  // [pair][halved tile][half][keys][dK | dV] (add_half_grads_kernel).
+  float* half_rows = nullptr;
+  if constexpr (WGS == 3)
+    if (half > 0)
+      half_rows = a.p.half_dkv +
+                  ((int64_t((blockIdx.x % a.pairs) * a.halves + x) * 2 + half - 1) * WGS * kTile +
+                   wg * kTile) * 2 * D;
 
   const float scale = g.scale_log2 * float(M_LN2);
 #pragma unroll
@@ -590,6 +616,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         __half2* dst = reinterpret_cast<__half2*>(dst0 + 8 * j + 2 * t4);
         float2 v = which == 0 ? make_float2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale)
                               : make_float2(dv[j][2 * r], dv[j][2 * r + 1]);
+        if (WGS == 3 && half > 0) {
+          *reinterpret_cast<float2*>(half_rows + row[r] * 2 * D + which * D + 8 * j + 2 * t4) = v;
+          continue;
+        }
         if (add_prev) {
           const __half* prev = (which == 0 ? prev_k : prev_v) + swizzled(row[r], 8 * j + 2 * t4);
           float2 p = __half22float2(*reinterpret_cast<const __half2*>(prev));
@@ -631,8 +661,43 @@ __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float
   *reinterpret_cast<uint4*>(dst) = u;
 }
 
+// d_qkv's K and V columns of the halved key tiles' cells += the two
+// halves' sums (summary_halves), one thread per 8 elements of
+// [pair][halved tile][keys][dK | dV].
+template <int D>
+__global__ void add_half_grads_kernel(Geometry g, int64_t chunks, int halves, const float* parts,
+                                      __half* d_qkv) {
+  wait_then_allow_next();  // chained: reads and writes nothing before
+  int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (x >= chunks) return;
+  constexpr int kPerCell = 2 * D / 8, kKeys = 3 * kTile;
+  const int part = int(x % kPerCell), k = int(x / kPerCell % kKeys);
+  const int64_t tile_of_pair = x / kPerCell / kKeys;  // pair * halves + tile
+  const int tile = int(tile_of_pair % halves), pair = int(tile_of_pair / halves);
+  const int b = pair / g.heads, h = pair % g.heads, cells = (g.n / g.l) * g.c;
+  const int e = tile * kKeys + k;
+  // Past the last cell, or a block that returned at once (no queries attend
+  // its keys: a head without the summary part) and stored nothing.
+  if (e >= cells || key_plan(kFixedSummary, g, tile, h, kKeys).nseg == 0) return;
+  const int pos = seg_pos(summary_cells(g, h, 0, cells, kLE), g, e);
+  const int which = part / (D / 8), col = part % (D / 8) * 8;
+  __half* dst = d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width +
+                ((1 + which) * g.heads + h) * D + col;
+  const float* first = parts + ((tile_of_pair * 2) * kKeys + k) * 2 * D + which * D + col;
+  const float* second = first + kKeys * 2 * D;
+  uint4 u = *reinterpret_cast<const uint4*>(dst);
+  __half2* h2 = reinterpret_cast<__half2*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    float2 f = __half22float2(h2[i]);
+    h2[i] = __floats2half2_rn(f.x + first[2 * i] + second[2 * i],
+                              f.y + first[2 * i + 1] + second[2 * i + 1]);
+  }
+  *reinterpret_cast<uint4*>(dst) = u;
+}
+
 template <int D, int WGS>
-void launch_pass(const BwdArgs& a, cudaStream_t stream) {
+void launch_pass(const BwdArgs& a, const ItemOrder& order, int tiles, cudaStream_t stream) {
   size_t smem = backward_smem<D, WGS>();
   static bool ready = [&] {
     CUDA_CHECK(cudaFuncSetAttribute(backward_kernel<D, WGS>,
@@ -640,9 +705,10 @@ void launch_pass(const BwdArgs& a, cudaStream_t stream) {
     return true;
   }();
   (void)ready;
-  dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile) * a.pairs * a.chunks);
+  dim3 grid(tiles * a.pairs * a.chunks);
   // A split launch follows the memset of its accumulator, not a kernel.
-  launch_chained(a.chunks == 1, backward_kernel<D, WGS>, grid, WGS * kThreads, smem, stream, a);
+  launch_chained(a.chunks == 1, backward_kernel<D, WGS>, grid, WGS * kThreads, smem, stream, a,
+                 order);
 }
 
 // Two warpgroups per block halve the dQ atomics but run one block per SM:
@@ -655,10 +721,12 @@ void launch_pass(const BwdArgs& a, cudaStream_t stream) {
 // registers; the third adds no dQ columns) cut them to one per 192 keys
 // and run 12 warps per SM, where the grid has two such blocks per SM
 // (dense n = 65536 forward+backward 49.5 -> 47.4 ms; fixed n = 16384's
-// 171 summary blocks of 192 were 20% slower than 256 of 128).
+// 171 summary blocks of 192 were 20% slower than 256 of 128 unsplit; the
+// summary keys now run so in halves: summary_halves).
 int backward_warpgroups(Kind kind, const Geometry& g, int batch) {
   if (!long_inner_loops(kind, g) || !fills_gpu(kind, g, batch, 2, 1)) return 1;
-  return g.d == 64 && fills_gpu(kind, g, batch, 3, 2) ? 3 : 2;
+  if (g.d == 64 && fills_gpu(kind, g, batch, 3, 2)) return 3;
+  return kind == kFixedSummary && summary_halves(g, batch).halves > 0 ? 3 : 2;
 }
 
 // Blocks of 256 threads over the 8-element chunks of [batch * n, heads * D].
@@ -668,6 +736,13 @@ int64_t row_chunks(const Geometry& g, int batch) {
 unsigned row_blocks(int64_t chunks) { return unsigned((chunks + 255) / 256); }
 
 }  // namespace
+
+SummaryItems summary_halves(const Geometry& g, int batch) {
+  if (g.d != 64 || !fills_gpu(kFixedSummary, g, batch, 2, 1) ||
+      fills_gpu(kFixedSummary, g, batch, 3, 2))
+    return SummaryItems{};
+  return summary_items(g, batch * g.heads, sm_count());
+}
 
 int summary_chunks(const Geometry& g, int batch) {
   return backward_warpgroups(kFixedSummary, g, batch) > 1 ? 1
@@ -696,14 +771,25 @@ void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, c
   int chunks = kind == kFixedSummary ? summary_chunks(g, batch) : 1;
   ST_CHECK(chunks == 1 || p.dkv_acc, "attention: split backward without its accumulator");
   const bool own = owns_dq(kind, g, batch);
-  BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks, own};
+  BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks, own, 0};
+  ItemOrder order{};
   int wgs = backward_warpgroups(kind, g, batch);
   ST_CHECK(!own || wgs == 1, "attention: a launch that owns dQ runs one warpgroup");
+  int tiles = grid_tiles(kind, g, wgs * kTile);
+  if (kind == kFixedSummary && wgs == 3) {
+    const SummaryItems items = summary_halves(g, batch);
+    if (items.halves > 0) {
+      ST_CHECK(p.half_dkv, "attention: summary halves without their scratch");
+      a.halves = items.halves, tiles = items.items;
+      std::copy(items.order, items.order + items.items, order.item);
+    }
+  }
   if (g.d == 64)
-    wgs == 3 ? launch_pass<64, 3>(a, stream)
-             : wgs == 2 ? launch_pass<64, 2>(a, stream) : launch_pass<64, 1>(a, stream);
+    wgs == 3 ? launch_pass<64, 3>(a, order, tiles, stream)
+             : wgs == 2 ? launch_pass<64, 2>(a, order, tiles, stream)
+                        : launch_pass<64, 1>(a, order, tiles, stream);
   else
-    wgs == 2 ? launch_pass<128, 2>(a, stream) : launch_pass<128, 1>(a, stream);
+    wgs == 2 ? launch_pass<128, 2>(a, order, tiles, stream) : launch_pass<128, 1>(a, order, tiles, stream);
 }
 
 void launch_add_summary_grads(const Geometry& g, int batch, const Pointers& p,
@@ -711,6 +797,13 @@ void launch_add_summary_grads(const Geometry& g, int batch, const Pointers& p,
   int64_t chunks = int64_t(summary_grads_floats(g, batch) / 8);
   launch_chained(true, g.d == 64 ? add_summary_grads_kernel<64> : add_summary_grads_kernel<128>,
                  row_blocks(chunks), 256, 0, stream, g, chunks, p.dkv_acc, p.d_qkv);
+}
+
+void launch_add_half_grads(const Geometry& g, int batch, int halves, const Pointers& p,
+                           cudaStream_t stream) {
+  int64_t chunks = int64_t(half_dkv_floats(g, batch, halves) / 2 / 8);  // elements of one half
+  launch_chained(true, g.d == 64 ? add_half_grads_kernel<64> : add_half_grads_kernel<128>,
+                 row_blocks(chunks), 256, 0, stream, g, chunks, halves, p.half_dkv, p.d_qkv);
 }
 
 void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,

@@ -9,7 +9,9 @@
 
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "core/cuda_check.h"
 
@@ -298,18 +300,23 @@ __host__ __device__ inline Seg keys_before(Kind kind, const Geometry& g, const P
   return run(start, 1, q.start - start, q.rel);
 }
 
-// Whether a launch can run `warpgroups` warpgroups (64 outer rows each,
-// sharing each inner tile) per thread block rather than one: only where
-// the grid still has at least `per_sm` blocks for each SM.
-inline bool fills_gpu(Kind kind, const Geometry& g, int batch, int warpgroups, int per_sm) {
+// The current device's SMs (asked once).
+inline int sm_count() {
   static int sms = [] {
     int device = 0, count = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
     return count;
   }();
+  return sms;
+}
+
+// Whether a launch can run `warpgroups` warpgroups (64 outer rows each,
+// sharing each inner tile) per thread block rather than one: only where
+// the grid still has at least `per_sm` blocks for each SM.
+inline bool fills_gpu(Kind kind, const Geometry& g, int batch, int warpgroups, int per_sm) {
   return int64_t(grid_tiles(kind, g, warpgroups * kTile)) * batch * g.heads >=
-         int64_t(per_sm) * sms;
+         int64_t(per_sm) * sm_count();
 }
 
 // Whether a launch's outer tiles meet many inner tiles each: dense, the
@@ -402,6 +409,56 @@ __host__ __device__ inline FullTiles full_tiles(const Plan& p, const Geometry& g
 }
 __host__ __device__ inline bool needs_mask(const FullTiles& f, int t) {
   return !((t >= f.seg[0].lo && t < f.seg[0].hi) || (t >= f.seg[1].lo && t < f.seg[1].hi));
+}
+
+// The fixed pattern's summary keys in blocks of three warpgroups where the
+// launch has fewer than two such blocks per SM (8 heads, n = 16384): the
+// key tiles' work falls linearly from the first, which every later query
+// attends, to the last, so unsplit the first tiles alone outlast the
+// average SM.  The heavy tiles (more than kHalveAbove of an SM's share of
+// tile pairs) run as two blocks, each over half of the tile's query tiles;
+// each stores its dK, dV sums for a small kernel to add (summary_halves in
+// attention_fused.cuh).  A launch's items, numbered tile-major over the
+// heads as any launch's tiles: whole tiles and halves, longest first, each
+// x * 4 + half (0: the whole tile, 1: its first half of query tiles, 2: its
+// second).
+constexpr int kMaxSummaryItems = 512;
+constexpr double kHalveAbove = 0.6;  // of an SM's share (a balance model's best)
+struct SummaryItems {
+  int halves = 0;  // key tiles split in two: the first `halves`
+  int items = 0;   // thread blocks per head
+  uint16_t order[kMaxSummaryItems];
+};
+__host__ __device__ inline TileRange half_tiles(int half, int tiles) {
+  const int mid = tiles / 2;
+  return half == 0 ? TileRange{0, tiles} : half == 1 ? TileRange{0, mid} : TileRange{mid, tiles};
+}
+// The items for `pairs` (batch * heads) heads on `sms` SMs; halves 0: none
+// heavy enough (the launch then runs unsplit).
+inline SummaryItems summary_items(const Geometry& g, int pairs, int sms) {
+  SummaryItems s;
+  const int keys = 3 * kTile, ntiles = grid_tiles(kFixedSummary, g, keys);
+  std::vector<int> work(ntiles);  // query tiles per key tile (the last head's: part 2 if any)
+  int64_t total = 0;
+  for (int x = 0; x < ntiles; ++x)
+    total += work[x] = inner_tiles(key_plan(kFixedSummary, g, x, g.heads - 1, keys));
+  const double share = double(total) * pairs / sms;
+  while (s.halves < ntiles && work[s.halves] > kHalveAbove * share) ++s.halves;
+  if (s.halves == 0 || ntiles + s.halves > kMaxSummaryItems) return SummaryItems{};
+  struct Item {
+    int work, code;
+  };
+  std::vector<Item> items;
+  for (int x = 0; x < ntiles; ++x)
+    for (int half = x < s.halves ? 1 : 0; half <= (x < s.halves ? 2 : 0); ++half) {
+      TileRange r = half_tiles(half, work[x]);
+      items.push_back({r.hi - r.lo, x * 4 + half});
+    }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return a.work > b.work; });
+  s.items = int(items.size());
+  for (int i = 0; i < s.items; ++i) s.order[i] = uint16_t(items[i].code);
+  return s;
 }
 
 }  // namespace st::cuda::attn

@@ -10,8 +10,11 @@
 //    allowed pair once (keys_before).
 //  - The inner tiles that the kernels run without a mask hold only allowed
 //    pairs.
+//  - The fixed pattern's summary keys in halves visit the same pairs as
+//    whole.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
@@ -227,6 +230,80 @@ TEST(AttentionPlan, OwnDqBlocksCoverEachAllowedPairOnce) {
     expect_own_dq_cover(make_spec(Pattern::Strided, part, 1280, 128, 1, 1, 2));
     expect_own_dq_cover(make_spec(Pattern::Strided, part, 1000, 200, 1, 1, 2));
   }
+}
+
+// The summary keys' launch in halves (summary_items): its items, whole key
+// tiles of three warpgroups and halves of a tile's query tiles, visit each
+// pair of the summary relation exactly once, as the unsplit launch does;
+// every heavy tile is split, into its two halves only, and the items come
+// longest first.
+std::map<Pair, int> summary_visits(const Geometry& g, int x, int h, TileRange tiles) {
+  std::map<Pair, int> seen;
+  const Plan plan = key_plan(kFixedSummary, g, x, h, 3 * kTile);
+  for (int t = tiles.lo; t < tiles.hi; ++t) {
+    const InnerTile it = inner_tile(plan, t);
+    const Seg inner = pick(plan, it.seg);
+    for (int r = 0; r < plan.rows.count; ++r)
+      for (int e = it.e0; e < std::min(inner.count, it.e0 + kTile); ++e) {
+        int i = run_pos(inner, e), j = seg_pos(plan.rows, g, r);
+        if (relation_allows(inner.rel, i, j, g.l)) ++seen[{h, i, j}];
+      }
+  }
+  return seen;
+}
+
+void expect_halves_cover(const AttentionSpec& s, int sms) {
+  SCOPED_TRACE(std::string(part_name(s.part)) + " n=" + std::to_string(s.n) +
+               " slices=" + std::to_string(s.slices) + " sms=" + std::to_string(sms));
+  Geometry g = geometry(s);
+  const SummaryItems items = summary_items(g, g.heads, sms);
+  const int ntiles = grid_tiles(kFixedSummary, g, 3 * kTile);
+  ASSERT_GT(items.halves, 0) << "no tile heavy enough: the test checks nothing";
+  ASSERT_EQ(items.items, ntiles + items.halves);
+  std::map<Pair, int> unsplit, halved;
+  std::vector<int> pieces(ntiles, 0);
+  int last_work = 1 << 30;
+  for (int h = 0; h < g.heads; ++h)
+    for (int x = 0; x < ntiles; ++x) {
+      const int tiles = inner_tiles(key_plan(kFixedSummary, g, x, h, 3 * kTile));
+      for (const auto& [pair, count] : summary_visits(g, x, h, TileRange{0, tiles}))
+        unsplit[pair] += count;
+    }
+  for (int i = 0; i < items.items; ++i) {
+    const int x = items.order[i] / 4, half = items.order[i] % 4;
+    ASSERT_LT(x, ntiles);
+    ASSERT_EQ(half > 0, x < items.halves) << "item " << i << ": tile " << x << " half " << half;
+    pieces[x] += half == 0 ? 2 : half;  // whole: 2; halves 1 + 2: 3
+    for (int h = 0; h < g.heads; ++h) {
+      const int tiles = inner_tiles(key_plan(kFixedSummary, g, x, h, 3 * kTile));
+      const TileRange r = half_tiles(half, tiles);
+      if (h == g.heads - 1) {  // the head whose work orders the items
+        EXPECT_LE(r.hi - r.lo, last_work) << "item " << i << " is longer than the one before";
+        last_work = r.hi - r.lo;
+      }
+      for (const auto& [pair, count] : summary_visits(g, x, h, r)) halved[pair] += count;
+    }
+  }
+  for (int x = 0; x < ntiles; ++x)
+    EXPECT_EQ(pieces[x], x < items.halves ? 3 : 2) << "tile " << x;
+  EXPECT_GT(unsplit.size(), 0u);
+  EXPECT_EQ(halved, unsplit) << "the halves visit other pairs than the whole tiles";
+  for (const auto& [pair, count] : halved) ASSERT_EQ(count, 1) << "a pair visited twice";
+}
+
+TEST(AttentionPlan, SummaryHalvesVisitEachPairOnce) {
+  // Few SMs stand in for many heads and long sequences: a share of an SM
+  // below the first tiles' work.
+  for (AttentionPart part :
+       {AttentionPart::Merged, AttentionPart::Part2, AttentionPart::SplitHeads}) {
+    expect_halves_cover(make_spec(Pattern::Fixed, part, 2048, 128, 32, 2, 2), 4);
+    expect_halves_cover(make_spec(Pattern::Fixed, part, 1536, 192, 48, 1, 2), 4);
+  }
+  // The benchmark's shape on an H100: 8 heads, n = 16384, 132 SMs.
+  Geometry g = geometry(make_spec(Pattern::Fixed, AttentionPart::Merged, 16384, 128, 32, 1, 8));
+  const SummaryItems h100 = summary_items(g, 8, 132);
+  EXPECT_GT(h100.halves, 0);
+  EXPECT_EQ(h100.items, grid_tiles(kFixedSummary, g, 3 * kTile) + h100.halves);
 }
 
 TEST(AttentionPlan, MaskKeepsExactlyTheAllowedColumns) {
