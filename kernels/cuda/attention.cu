@@ -107,12 +107,11 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
   int batch = int(s.batch);
   const std::vector<Launch> launches = backward_launches(s);
   bool adds_to_dq = false;
-  for (const Launch& l : launches) adds_to_dq |= !owns_dq(l.kind, g, batch);
-  // The summary keys' heavy tiles in halves store their sums in scratch
-  // (summary_halves).
-  const int halves = s.pattern == Pattern::Fixed && s.part != AttentionPart::Part1
-                         ? summary_halves(g, batch).halves
-                         : 0;
+  int halves = 0;  // > 0: the summary keys' heavy tiles in halves, sums in scratch
+  for (const Launch& l : launches) {
+    adds_to_dq |= !owns_dq(l.kind, g, batch);
+    if (l.kind == kFixedSummary) halves = summary_halves(g, batch).halves;
+  }
   Tensor half_dkv;
   if (halves > 0) {
     half_dkv = Tensor::empty({int64_t(half_dkv_floats(g, batch, halves))}, DType::F32,

@@ -632,6 +632,26 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   if (own_dq) own_dq_pass<D>(a, plan, b, h, sq, sdo, sk, sv, sds, slse, sdelta, load_q);
 }
 
+// d_qkv's K or V columns (part / (D / 8)) of summary cell e of pair (b, h):
+// 8 of them, from column part % (D / 8) * 8, += add, rounded to fp16.
+template <int D>
+__device__ inline void add_to_summary_cell(const Geometry& g, __half* d_qkv, int b, int h, int e,
+                                           int part, const float (&add)[8]) {
+  const int cells = (g.n / g.l) * g.c;
+  const int pos = seg_pos(summary_cells(g, h, 0, cells, kLE), g, e);
+  const int which = part / (D / 8), col = part % (D / 8) * 8;
+  __half* dst = d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width +
+                ((1 + which) * g.heads + h) * D + col;
+  uint4 u = *reinterpret_cast<const uint4*>(dst);
+  __half2* h2 = reinterpret_cast<__half2*>(&u);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    float2 f = __half22float2(h2[k]);
+    h2[k] = __floats2half2_rn(f.x + add[2 * k], f.y + add[2 * k + 1]);
+  }
+  *reinterpret_cast<uint4*>(dst) = u;
+}
+
 // d_qkv's K and V columns of every summary cell += dkv_acc, one thread per
 // 8 elements.
 template <int D>
@@ -644,33 +664,21 @@ __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float
   const int cells = (g.n / g.l) * g.c, part = int(x % kPerCell);
   const int64_t pair = x / kPerCell / cells;
   const int e = int(x / kPerCell % cells), b = int(pair / g.heads), h = int(pair % g.heads);
-  const int pos = seg_pos(summary_cells(g, h, 0, cells, kLE), g, e);
-  const int which = part / (D / 8), col = part % (D / 8) * 8;
-  __half* dst = d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width +
-                ((1 + which) * g.heads + h) * D + col;
   const float4* src = reinterpret_cast<const float4*>(acc) + 2 * x;
   float4 lo = src[0], hi = src[1];
-  uint4 u = *reinterpret_cast<const uint4*>(dst);
-  __half2* h2 = reinterpret_cast<__half2*>(&u);
-  float add[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    float2 f = __half22float2(h2[k]);
-    h2[k] = __floats2half2_rn(f.x + add[2 * k], f.y + add[2 * k + 1]);
-  }
-  *reinterpret_cast<uint4*>(dst) = u;
+  const float add[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+  add_to_summary_cell<D>(g, d_qkv, b, h, e, part, add);
 }
 
 // d_qkv's K and V columns of the halved key tiles' cells += the two
 // halves' sums (summary_halves), one thread per 8 elements of
-// [pair][halved tile][keys][dK | dV].
-template <int D>
+// [pair][halved tile][keys][dK | dV].  Halves run with d = 64 only.
 __global__ void add_half_grads_kernel(Geometry g, int64_t chunks, int halves, const float* parts,
                                       __half* d_qkv) {
   wait_then_allow_next();  // chained: reads and writes nothing before
   int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (x >= chunks) return;
-  constexpr int kPerCell = 2 * D / 8, kKeys = 3 * kTile;
+  constexpr int D = 64, kPerCell = 2 * D / 8, kKeys = 3 * kTile;
   const int part = int(x % kPerCell), k = int(x / kPerCell % kKeys);
   const int64_t tile_of_pair = x / kPerCell / kKeys;  // pair * halves + tile
   const int tile = int(tile_of_pair % halves), pair = int(tile_of_pair / halves);
@@ -679,21 +687,12 @@ __global__ void add_half_grads_kernel(Geometry g, int64_t chunks, int halves, co
   // Past the last cell, or a block that returned at once (no queries attend
   // its keys: a head without the summary part) and stored nothing.
   if (e >= cells || key_plan(kFixedSummary, g, tile, h, kKeys).nseg == 0) return;
-  const int pos = seg_pos(summary_cells(g, h, 0, cells, kLE), g, e);
-  const int which = part / (D / 8), col = part % (D / 8) * 8;
-  __half* dst = d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width +
-                ((1 + which) * g.heads + h) * D + col;
-  const float* first = parts + ((tile_of_pair * 2) * kKeys + k) * 2 * D + which * D + col;
+  const float* first = parts + ((tile_of_pair * 2) * kKeys + k) * 2 * D + part * 8;
   const float* second = first + kKeys * 2 * D;
-  uint4 u = *reinterpret_cast<const uint4*>(dst);
-  __half2* h2 = reinterpret_cast<__half2*>(&u);
+  float add[8];
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    float2 f = __half22float2(h2[i]);
-    h2[i] = __floats2half2_rn(f.x + first[2 * i] + second[2 * i],
-                              f.y + first[2 * i + 1] + second[2 * i + 1]);
-  }
-  *reinterpret_cast<uint4*>(dst) = u;
+  for (int i = 0; i < 8; ++i) add[i] = first[i] + second[i];
+  add_to_summary_cell<D>(g, d_qkv, b, h, e, part, add);
 }
 
 template <int D, int WGS>
@@ -789,7 +788,8 @@ void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, c
              : wgs == 2 ? launch_pass<64, 2>(a, order, tiles, stream)
                         : launch_pass<64, 1>(a, order, tiles, stream);
   else
-    wgs == 2 ? launch_pass<128, 2>(a, order, tiles, stream) : launch_pass<128, 1>(a, order, tiles, stream);
+    wgs == 2 ? launch_pass<128, 2>(a, order, tiles, stream)
+             : launch_pass<128, 1>(a, order, tiles, stream);
 }
 
 void launch_add_summary_grads(const Geometry& g, int batch, const Pointers& p,
@@ -802,8 +802,9 @@ void launch_add_summary_grads(const Geometry& g, int batch, const Pointers& p,
 void launch_add_half_grads(const Geometry& g, int batch, int halves, const Pointers& p,
                            cudaStream_t stream) {
   int64_t chunks = int64_t(half_dkv_floats(g, batch, halves) / 2 / 8);  // elements of one half
-  launch_chained(true, g.d == 64 ? add_half_grads_kernel<64> : add_half_grads_kernel<128>,
-                 row_blocks(chunks), 256, 0, stream, g, chunks, halves, p.half_dkv, p.d_qkv);
+  ST_CHECK(g.d == 64, "attention: summary halves need d = 64");
+  launch_chained(true, add_half_grads_kernel, row_blocks(chunks), 256, 0, stream, g, chunks,
+                 halves, p.half_dkv, p.d_qkv);
 }
 
 void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,
