@@ -193,20 +193,26 @@ __device__ inline void store_dq(const BwdArgs& a, int b, int h, const Seg& rows,
     const int pos = run_pos(rows, i);
     float* acc = a.p.dq_acc + ((int64_t(b) * g.heads + h) * g.n + pos) * D;
     __half* dst = a.p.d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width + h * D;
+    if (!final) {
 #pragma unroll
-    for (int j = 0; j < D / 8; ++j) {
-      const int col = 8 * j + 2 * t4;
-      float2 v = make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
-      if (!final) {
-        *reinterpret_cast<float2*>(acc + col) = v;
-        continue;
-      }
-      if (a.accumulate) {
-        float2 c = *reinterpret_cast<const float2*>(acc + col);
-        v.x += c.x, v.y += c.y;
-      }
-      *reinterpret_cast<__half2*>(dst + col) = __floats2half2_rn(v.x * scale, v.y * scale);
+      for (int j = 0; j < D / 8; ++j)
+        *reinterpret_cast<float2*>(acc + 8 * j + 2 * t4) =
+            make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
+      continue;
     }
+    // The column's partial sums all loaded before any store: read between
+    // the stores, each load waited a round trip behind them (H200, strided
+    // n = 16384 forward+backward 0.286 -> 0.274 ms).
+    float2 column[D / 8];
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j)
+      column[j] = a.accumulate ? *reinterpret_cast<const float2*>(acc + 8 * j + 2 * t4)
+                               : make_float2(0, 0);
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j)
+      *reinterpret_cast<__half2*>(dst + 8 * j + 2 * t4) =
+          __floats2half2_rn((dq[j][2 * r] + column[j].x) * scale,
+                            (dq[j][2 * r + 1] + column[j].y) * scale);
   }
 }
 
@@ -607,6 +613,16 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
       }
       continue;
     }
+    // The earlier launch's rows, all read before any store (as in store_dq).
+    float2 prev[2][D / 8];
+#pragma unroll
+    for (int which = 0; which < 2; ++which)
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) {
+        const __half* p = (which == 0 ? prev_k : prev_v) + swizzled(row[r], 8 * j + 2 * t4);
+        prev[which][j] =
+            add_prev ? __half22float2(*reinterpret_cast<const __half2*>(p)) : make_float2(0, 0);
+      }
     __half* dst_row = a.p.d_qkv + (int64_t(b) * g.n + kpos[r]) * g.qkv_width;
 #pragma unroll
     for (int which = 0; which < 2; ++which) {
@@ -616,16 +632,11 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         __half2* dst = reinterpret_cast<__half2*>(dst0 + 8 * j + 2 * t4);
         float2 v = which == 0 ? make_float2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale)
                               : make_float2(dv[j][2 * r], dv[j][2 * r + 1]);
-        if (WGS == 3 && half > 0) {
+        if (WGS == 3 && half > 0) {  // prev unused: a half's sums go to half_dkv
           *reinterpret_cast<float2*>(half_rows + row[r] * 2 * D + which * D + 8 * j + 2 * t4) = v;
           continue;
         }
-        if (add_prev) {
-          const __half* prev = (which == 0 ? prev_k : prev_v) + swizzled(row[r], 8 * j + 2 * t4);
-          float2 p = __half22float2(*reinterpret_cast<const __half2*>(prev));
-          v.x += p.x, v.y += p.y;
-        }
-        *dst = __floats2half2_rn(v.x, v.y);
+        *dst = __floats2half2_rn(v.x + prev[which][j].x, v.y + prev[which][j].y);
       }
     }
   }
