@@ -366,6 +366,9 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const Plan plan = key_plan(Kind(a.kind), g, x, h, WGS * kTile);
   const bool split = a.chunks > 1;
   const bool add_prev = a.accumulate && !split;
+  // Whether the epilogue adds the earlier launch's dK, dV rows (load_prev):
+  // a half of a key tile stores its sums in half_dkv instead.
+  const bool reads_prev = add_prev && half == 0;
   // The strided launches' one-warpgroup blocks write their queries' dQ
   // whole (own_dq_pass, after the loop, which computes only dK and dV and
   // keeps tile 0's dS^T for it).
@@ -425,7 +428,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   __half* prev_v = WGS == 1 ? sdo + (t_end % 2) * T : prev_k + T;
   auto load_prev = [&] {
     wait_then_allow_next();
-    if (WGS == 3 && half > 0) return;  // a half's sums go to half_dkv, not added here
+    if (!reads_prev) return;
     const __half* d_base = a.p.d_qkv + int64_t(b) * g.n * g.qkv_width;
     load_tile<D>(prev_k, d_base + (g.heads + h) * D, g.qkv_width, keys, g, 0);
     load_tile<D>(prev_v, d_base + (2 * g.heads + h) * D, g.qkv_width, keys, g, 0);
@@ -621,7 +624,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
       for (int j = 0; j < D / 8; ++j) {
         const __half* p = (which == 0 ? prev_k : prev_v) + swizzled(row[r], 8 * j + 2 * t4);
         prev[which][j] =
-            add_prev ? __half22float2(*reinterpret_cast<const __half2*>(p)) : make_float2(0, 0);
+            reads_prev ? __half22float2(*reinterpret_cast<const __half2*>(p)) : make_float2(0, 0);
       }
     __half* dst_row = a.p.d_qkv + (int64_t(b) * g.n + kpos[r]) * g.qkv_width;
 #pragma unroll
@@ -632,7 +635,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         __half2* dst = reinterpret_cast<__half2*>(dst0 + 8 * j + 2 * t4);
         float2 v = which == 0 ? make_float2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale)
                               : make_float2(dv[j][2 * r], dv[j][2 * r + 1]);
-        if (WGS == 3 && half > 0) {  // prev unused: a half's sums go to half_dkv
+        if (WGS == 3 && half > 0) {
           *reinterpret_cast<float2*>(half_rows + row[r] * 2 * D + which * D + 8 * j + 2 * t4) = v;
           continue;
         }
