@@ -244,105 +244,127 @@ TEST(AttentionCuda, ManySequencesAndHeads) {
 // keys, from fp64 sums over exactly the allowed pairs.  A sampled key's
 // gradient sums over every query that attends it; those queries' lse and
 // output are the GPU's (their own check is the sampled-row one).
-TEST(AttentionCuda, LargeSizesMatchOnSampledRows) {
+// One test per size (gtest_filter picks one, e.g. *LargeSizes*fixed_16384_d64_h8).
+namespace {
+
+struct Large {
+  Pattern p;
+  int64_t n, d, heads;
+  uint64_t seed;
+};
+
+std::string large_name(const ::testing::TestParamInfo<Large>& info) {
+  const Large& c = info.param;
+  return std::string(pattern_name(c.p)) + "_" + std::to_string(c.n) + "_d" +
+         std::to_string(c.d) + "_h" + std::to_string(c.heads);
+}
+
+// Dense n = 32768, d = 64 runs backward blocks of three warpgroups (two
+// heads: 342 key tiles of 192, at least two per SM of an H100).  Fixed
+// n = 65536 with 8 heads (the benchmark's shape) runs the summary keys in
+// such blocks (688 key tiles of 192), which add to the own-block launch's
+// dK and dV; with two heads they are blocks of two warpgroups.  Fixed
+// n = 16384 with 8 heads (the benchmark's shape) runs them in halves
+// (summary_halves) on an H100: its first tiles as two blocks each.
+const Large kLargeSizes[] = {
+    {Pattern::Dense, 4096, 64, 2, 9002},    {Pattern::Dense, 16384, 128, 2, 9004},
+    {Pattern::Dense, 32768, 64, 2, 9006},   {Pattern::Strided, 4096, 64, 2, 9008},
+    {Pattern::Strided, 16384, 128, 2, 9010}, {Pattern::Strided, 65536, 64, 2, 9012},
+    {Pattern::Fixed, 4096, 128, 2, 9014},   {Pattern::Fixed, 16384, 64, 2, 9016},
+    {Pattern::Fixed, 16384, 64, 8, 9018},   {Pattern::Fixed, 65536, 64, 2, 9020},
+    {Pattern::Fixed, 65536, 64, 8, 9022}};
+
+}  // namespace
+
+class AttentionCudaLarge : public ::testing::TestWithParam<Large> {};
+
+TEST_P(AttentionCudaLarge, LargeSizesMatchOnSampledRows) {
   ST_REQUIRE_GPU();
   auto gpu = make_backend("cuda");
-  struct Large { Pattern p; int64_t n, d, heads = 2; };
-  // Dense n = 32768, d = 64 runs backward blocks of three warpgroups (two
-  // heads: 342 key tiles of 192, at least two per SM of an H100).  Fixed
-  // n = 65536 with 8 heads (the benchmark's shape) runs the summary keys in
-  // such blocks (688 key tiles of 192), which add to the own-block launch's
-  // dK and dV; with two heads they are blocks of two warpgroups.  Fixed
-  // n = 16384 with 8 heads (the benchmark's shape) runs them in halves
-  // (summary_halves) on an H100: its first tiles as two blocks each.
-  std::vector<Large> cases = {{Pattern::Dense, 4096, 64},    {Pattern::Dense, 16384, 128},
-                              {Pattern::Dense, 32768, 64},   {Pattern::Strided, 4096, 64},
-                              {Pattern::Strided, 16384, 128}, {Pattern::Strided, 65536, 64},
-                              {Pattern::Fixed, 4096, 128},   {Pattern::Fixed, 16384, 64},
-                              {Pattern::Fixed, 16384, 64, 8}, {Pattern::Fixed, 65536, 64},
-                              {Pattern::Fixed, 65536, 64, 8}};
-  uint64_t seed = 9000;
-  for (const Large& c : cases) {
-    AttentionSpec s =
-        make_spec(c.p, AttentionPart::Merged, c.n, 128, 32, 2, 1, c.heads, c.d, c.d);
-    SCOPED_TRACE(describe(s));
-    HalfData qkv = random_half(s.n, s.qkv_width(), seed += 2, 2.0);
-    HalfData d_out = random_half(s.n, s.out_width(), seed + 1, 1.0);
-    GpuRun r = run_gpu(*gpu, s, qkv, d_out);
-    std::vector<double> g_out = to_host(r.out), g_lse = to_host(r.lse), g_d = to_host(r.d_qkv);
+  const Large& c = GetParam();
+  const uint64_t seed = c.seed;
+  AttentionSpec s =
+      make_spec(c.p, AttentionPart::Merged, c.n, 128, 32, 2, 1, c.heads, c.d, c.d);
+  SCOPED_TRACE(describe(s));
+  HalfData qkv = random_half(s.n, s.qkv_width(), seed, 2.0);
+  HalfData d_out = random_half(s.n, s.out_width(), seed + 1, 1.0);
+  GpuRun r = run_gpu(*gpu, s, qkv, d_out);
+  std::vector<double> g_out = to_host(r.out), g_lse = to_host(r.lse), g_d = to_host(r.d_qkv);
 
-    const int64_t W = s.qkv_width(), O = s.out_width(), d = c.d, H = s.heads;
-    const double scale = 1.0 / std::sqrt(double(d));
-    auto q = [&](int64_t i, int64_t h) { return &qkv.host[i * W + h * d]; };
-    auto k = [&](int64_t j, int64_t h) { return &qkv.host[j * W + (H + h) * d]; };
-    auto v = [&](int64_t j, int64_t h) { return &qkv.host[j * W + (2 * H + h) * d]; };
-    auto dot = [&](const double* a, const double* b) {
-      double x = 0;
-      for (int64_t t = 0; t < d; ++t) x += a[t] * b[t];
-      return x;
-    };
-    std::mt19937_64 gen(seed);
-    std::vector<int64_t> sample = {0, 127, 128, 4095, s.n - 1};
-    for (int t = 0; t < 40; ++t) sample.push_back(int64_t(gen() % s.n));
+  const int64_t W = s.qkv_width(), O = s.out_width(), d = c.d, H = s.heads;
+  const double scale = 1.0 / std::sqrt(double(d));
+  auto q = [&](int64_t i, int64_t h) { return &qkv.host[i * W + h * d]; };
+  auto k = [&](int64_t j, int64_t h) { return &qkv.host[j * W + (H + h) * d]; };
+  auto v = [&](int64_t j, int64_t h) { return &qkv.host[j * W + (2 * H + h) * d]; };
+  auto dot = [&](const double* a, const double* b) {
+    double x = 0;
+    for (int64_t t = 0; t < d; ++t) x += a[t] * b[t];
+    return x;
+  };
+  std::mt19937_64 gen(seed);
+  std::vector<int64_t> sample = {0, 127, 128, 4095, s.n - 1};
+  for (int t = 0; t < 40; ++t) sample.push_back(int64_t(gen() % s.n));
 
-    ErrorNorm e_out, e_dq, e_dk, e_dv;
-    double lse_err = 0;
-    std::vector<int64_t> keys;
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t i : sample) {
-        if (i >= s.n) continue;
-        attention_keys(s, h, i, keys);
-        std::vector<double> sc(keys.size());
-        double mx = -INFINITY, sum = 0;
-        for (size_t x = 0; x < keys.size(); ++x)
-          mx = std::max(mx, sc[x] = scale * dot(q(i, h), k(keys[x], h)));
-        for (double x : sc) sum += std::exp(x - mx);
-        double lse = mx + std::log(sum);
-        lse_err = std::max(lse_err, std::abs(g_lse[h * s.n + i] - lse));
-        std::vector<double> o(d, 0.0), dq(d, 0.0);
-        for (size_t x = 0; x < keys.size(); ++x)
-          for (int64_t t = 0; t < d; ++t) o[t] += std::exp(sc[x] - lse) * v(keys[x], h)[t];
-        const double* dout = &d_out.host[i * O + h * d];
-        double delta = 0;
-        for (int64_t t = 0; t < d; ++t) delta += dout[t] * o[t];
-        for (size_t x = 0; x < keys.size(); ++x) {
-          double p = std::exp(sc[x] - lse), ds = p * (dot(dout, v(keys[x], h)) - delta);
-          for (int64_t t = 0; t < d; ++t) dq[t] += scale * ds * k(keys[x], h)[t];
-        }
+  ErrorNorm e_out, e_dq, e_dk, e_dv;
+  double lse_err = 0;
+  std::vector<int64_t> keys;
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t i : sample) {
+      if (i >= s.n) continue;
+      attention_keys(s, h, i, keys);
+      std::vector<double> sc(keys.size());
+      double mx = -INFINITY, sum = 0;
+      for (size_t x = 0; x < keys.size(); ++x)
+        mx = std::max(mx, sc[x] = scale * dot(q(i, h), k(keys[x], h)));
+      for (double x : sc) sum += std::exp(x - mx);
+      double lse = mx + std::log(sum);
+      lse_err = std::max(lse_err, std::abs(g_lse[h * s.n + i] - lse));
+      std::vector<double> o(d, 0.0), dq(d, 0.0);
+      for (size_t x = 0; x < keys.size(); ++x)
+        for (int64_t t = 0; t < d; ++t) o[t] += std::exp(sc[x] - lse) * v(keys[x], h)[t];
+      const double* dout = &d_out.host[i * O + h * d];
+      double delta = 0;
+      for (int64_t t = 0; t < d; ++t) delta += dout[t] * o[t];
+      for (size_t x = 0; x < keys.size(); ++x) {
+        double p = std::exp(sc[x] - lse), ds = p * (dot(dout, v(keys[x], h)) - delta);
+        for (int64_t t = 0; t < d; ++t) dq[t] += scale * ds * k(keys[x], h)[t];
+      }
+      for (int64_t t = 0; t < d; ++t) {
+        e_out.add(g_out[i * O + h * d + t], o[t]);
+        e_dq.add(g_d[i * W + h * d + t], dq[t]);
+      }
+      // The sampled position as a key: every query that attends it.
+      int64_t j = i;
+      std::vector<double> dk(d, 0.0), dv(d, 0.0);
+      for (int64_t qi = j; qi < s.n; ++qi) {
+        if (!allowed(s, h, qi, j)) continue;
+        const double* dout_q = &d_out.host[qi * O + h * d];
+        double delta_q = 0;
+        for (int64_t t = 0; t < d; ++t) delta_q += dout_q[t] * g_out[qi * O + h * d + t];
+        double p = std::exp(scale * dot(q(qi, h), k(j, h)) - g_lse[h * s.n + qi]);
+        double ds = p * (dot(dout_q, v(j, h)) - delta_q);
         for (int64_t t = 0; t < d; ++t) {
-          e_out.add(g_out[i * O + h * d + t], o[t]);
-          e_dq.add(g_d[i * W + h * d + t], dq[t]);
-        }
-        // The sampled position as a key: every query that attends it.
-        int64_t j = i;
-        std::vector<double> dk(d, 0.0), dv(d, 0.0);
-        for (int64_t qi = j; qi < s.n; ++qi) {
-          if (!allowed(s, h, qi, j)) continue;
-          const double* dout_q = &d_out.host[qi * O + h * d];
-          double delta_q = 0;
-          for (int64_t t = 0; t < d; ++t) delta_q += dout_q[t] * g_out[qi * O + h * d + t];
-          double p = std::exp(scale * dot(q(qi, h), k(j, h)) - g_lse[h * s.n + qi]);
-          double ds = p * (dot(dout_q, v(j, h)) - delta_q);
-          for (int64_t t = 0; t < d; ++t) {
-            dk[t] += scale * ds * q(qi, h)[t];
-            dv[t] += p * dout_q[t];
-          }
-        }
-        for (int64_t t = 0; t < d; ++t) {
-          e_dk.add(g_d[j * W + (H + h) * d + t], dk[t]);
-          e_dv.add(g_d[j * W + (2 * H + h) * d + t], dv[t]);
+          dk[t] += scale * ds * q(qi, h)[t];
+          dv[t] += p * dout_q[t];
         }
       }
-    EXPECT_LT(e_out.relative(), kOutTol) << "output";
-    EXPECT_LT(lse_err, kLseTol) << "lse";
-    EXPECT_LT(e_dq.relative(), kGradTol) << "dQ";
-    EXPECT_LT(e_dk.relative(), kGradTol) << "dK";
-    EXPECT_LT(e_dv.relative(), kGradTol) << "dV";
-    // Every element written (the poison is NaN).
-    for (const auto* t : {&g_out, &g_d})
-      for (double x : *t) ASSERT_FALSE(std::isnan(x)) << "an element was not written";
-  }
+      for (int64_t t = 0; t < d; ++t) {
+        e_dk.add(g_d[j * W + (H + h) * d + t], dk[t]);
+        e_dv.add(g_d[j * W + (2 * H + h) * d + t], dv[t]);
+      }
+    }
+  EXPECT_LT(e_out.relative(), kOutTol) << "output";
+  EXPECT_LT(lse_err, kLseTol) << "lse";
+  EXPECT_LT(e_dq.relative(), kGradTol) << "dQ";
+  EXPECT_LT(e_dk.relative(), kGradTol) << "dK";
+  EXPECT_LT(e_dv.relative(), kGradTol) << "dV";
+  // Every element written (the poison is NaN).
+  for (const auto* t : {&g_out, &g_d})
+    for (double x : *t) ASSERT_FALSE(std::isnan(x)) << "an element was not written";
 }
+
+INSTANTIATE_TEST_SUITE_P(AttentionCuda, AttentionCudaLarge, ::testing::ValuesIn(kLargeSizes),
+                         large_name);
 
 TEST(AttentionCuda, RefusesWrongDtypes) {
   ST_REQUIRE_GPU();
