@@ -107,17 +107,7 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
   int batch = int(s.batch);
   const std::vector<Launch> launches = backward_launches(s);
   bool adds_to_dq = false;
-  int halves = 0;  // > 0: the summary keys' heavy tiles in halves, sums in scratch
-  for (const Launch& l : launches) {
-    adds_to_dq |= !owns_dq(l.kind, g, batch);
-    if (l.kind == kFixedSummary) halves = summary_halves(g, batch).halves;
-  }
-  Tensor half_dkv;
-  if (halves > 0) {
-    half_dkv = Tensor::empty({int64_t(half_dkv_floats(g, batch, halves))}, DType::F32,
-                             Place::Device);
-    p.half_dkv = half_dkv.ptr<float>();
-  }
+  for (const Launch& l : launches) adds_to_dq |= !owns_dq(l.kind, g, batch);
   launch_backward_prologue(g, batch, p, adds_to_dq, stream);
   for (const Launch& l : launches) {
     bool split = l.kind == kFixedSummary && summary_chunks(g, batch) > 1;
@@ -130,7 +120,6 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
     }
     launch_backward(l.kind, l.accumulate, g, batch, p, stream);
     if (split) launch_add_summary_grads(g, batch, p, stream);
-    if (l.kind == kFixedSummary && halves > 0) launch_add_half_grads(g, batch, halves, p, stream);
     p.dkv_acc = nullptr;  // freed with dkv_acc: the stream orders its reuse
   }
   const Launch& last = launches.back();

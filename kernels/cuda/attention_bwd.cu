@@ -367,7 +367,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const bool split = a.chunks > 1;
   const bool add_prev = a.accumulate && !split;
   // Whether the epilogue adds the earlier launch's dK, dV rows (load_prev):
-  // a half of a key tile stores its sums in half_dkv instead.
+  // a half of a key tile adds its sums to them atomically instead.
   const bool reads_prev = add_prev && half == 0;
   // The strided launches' one-warpgroup blocks write their queries' dQ
   // whole (own_dq_pass, after the loop, which computes only dK and dV and
@@ -590,15 +590,6 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   if (add_prev) __syncthreads();  // every thread's rows of prev_k and prev_v
   fence_acc<D / 8>(dk);
   fence_acc<D / 8>(dv);
-  // A half of a key tile stores its sums in its part of half_dkv:
-  // [pair][halved tile][half][keys][dK | dV] (add_half_grads_kernel).
-  float* half_rows = nullptr;
-  if constexpr (WGS == 3)
-    if (half > 0)
-      half_rows = a.p.half_dkv +
-                  ((int64_t((blockIdx.x % a.pairs) * a.halves + x) * 2 + half - 1) * WGS * kTile +
-                   wg * kTile) * 2 * D;
-
   const float scale = g.scale_log2 * float(M_LN2);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -635,8 +626,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         __half2* dst = reinterpret_cast<__half2*>(dst0 + 8 * j + 2 * t4);
         float2 v = which == 0 ? make_float2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale)
                               : make_float2(dv[j][2 * r], dv[j][2 * r + 1]);
+        // Both halves of a key tile add to the earlier launch's rows, which
+        // load_prev waited for (fp16 atomics: two more roundings).
         if (WGS == 3 && half > 0) {
-          *reinterpret_cast<float2*>(half_rows + row[r] * 2 * D + which * D + 8 * j + 2 * t4) = v;
+          atomicAdd(dst, __floats2half2_rn(v.x, v.y));
           continue;
         }
         *dst = __floats2half2_rn(v.x + prev[which][j].x, v.y + prev[which][j].y);
@@ -646,28 +639,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   if (own_dq) own_dq_pass<D>(a, plan, b, h, sq, sdo, sk, sv, sds, slse, sdelta, load_q);
 }
 
-// d_qkv's K or V columns (part / (D / 8)) of summary cell e of pair (b, h):
-// 8 of them, from column part % (D / 8) * 8, += add, rounded to fp16.
-template <int D>
-__device__ inline void add_to_summary_cell(const Geometry& g, __half* d_qkv, int b, int h, int e,
-                                           int part, const float (&add)[8]) {
-  const int cells = (g.n / g.l) * g.c;
-  const int pos = seg_pos(summary_cells(g, h, 0, cells, kLE), g, e);
-  const int which = part / (D / 8), col = part % (D / 8) * 8;
-  __half* dst = d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width +
-                ((1 + which) * g.heads + h) * D + col;
-  uint4 u = *reinterpret_cast<const uint4*>(dst);
-  __half2* h2 = reinterpret_cast<__half2*>(&u);
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    float2 f = __half22float2(h2[k]);
-    h2[k] = __floats2half2_rn(f.x + add[2 * k], f.y + add[2 * k + 1]);
-  }
-  *reinterpret_cast<uint4*>(dst) = u;
-}
-
 // d_qkv's K and V columns of every summary cell += dkv_acc, one thread per
-// 8 elements.
+// 8 elements, rounded to fp16.
 template <int D>
 __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float* acc,
                                          __half* d_qkv) {
@@ -678,35 +651,21 @@ __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float
   const int cells = (g.n / g.l) * g.c, part = int(x % kPerCell);
   const int64_t pair = x / kPerCell / cells;
   const int e = int(x / kPerCell % cells), b = int(pair / g.heads), h = int(pair % g.heads);
+  const int pos = seg_pos(summary_cells(g, h, 0, cells, kLE), g, e);
+  const int which = part / (D / 8), col = part % (D / 8) * 8;  // K or V, 8 columns
+  __half* dst = d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width +
+                ((1 + which) * g.heads + h) * D + col;
   const float4* src = reinterpret_cast<const float4*>(acc) + 2 * x;
-  float4 lo = src[0], hi = src[1];
+  const float4 lo = src[0], hi = src[1];
   const float add[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-  add_to_summary_cell<D>(g, d_qkv, b, h, e, part, add);
-}
-
-// d_qkv's K and V columns of the halved key tiles' cells += the two
-// halves' sums (summary_halves), one thread per 8 elements of
-// [pair][halved tile][keys][dK | dV].  Halves run with d = 64 only.
-__global__ void add_half_grads_kernel(Geometry g, int64_t chunks, int halves, const float* parts,
-                                      __half* d_qkv) {
-  wait_then_allow_next();  // chained: reads and writes nothing before
-  int64_t x = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (x >= chunks) return;
-  constexpr int D = 64, kPerCell = 2 * D / 8, kKeys = 3 * kTile;
-  const int part = int(x % kPerCell), k = int(x / kPerCell % kKeys);
-  const int64_t tile_of_pair = x / kPerCell / kKeys;  // pair * halves + tile
-  const int tile = int(tile_of_pair % halves), pair = int(tile_of_pair / halves);
-  const int b = pair / g.heads, h = pair % g.heads, cells = (g.n / g.l) * g.c;
-  const int e = tile * kKeys + k;
-  // Past the last cell, or a block that returned at once (no queries attend
-  // its keys: a head without the summary part) and stored nothing.
-  if (e >= cells || key_plan(kFixedSummary, g, tile, h, kKeys).nseg == 0) return;
-  const float* first = parts + ((tile_of_pair * 2) * kKeys + k) * 2 * D + part * 8;
-  const float* second = first + kKeys * 2 * D;
-  float add[8];
+  uint4 u = *reinterpret_cast<const uint4*>(dst);
+  __half2* h2 = reinterpret_cast<__half2*>(&u);
 #pragma unroll
-  for (int i = 0; i < 8; ++i) add[i] = first[i] + second[i];
-  add_to_summary_cell<D>(g, d_qkv, b, h, e, part, add);
+  for (int k = 0; k < 4; ++k) {
+    float2 f = __half22float2(h2[k]);
+    h2[k] = __floats2half2_rn(f.x + add[2 * k], f.y + add[2 * k + 1]);
+  }
+  *reinterpret_cast<uint4*>(dst) = u;
 }
 
 template <int D, int WGS>
@@ -792,7 +751,6 @@ void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, c
   if (kind == kFixedSummary && wgs == 3) {
     const SummaryItems items = summary_halves(g, batch);
     if (items.halves > 0) {
-      ST_CHECK(p.half_dkv, "attention: summary halves without their scratch");
       a.halves = items.halves, tiles = items.items;
       std::copy(items.order, items.order + items.items, order.item);
     }
@@ -811,14 +769,6 @@ void launch_add_summary_grads(const Geometry& g, int batch, const Pointers& p,
   int64_t chunks = int64_t(summary_grads_floats(g, batch) / 8);
   launch_chained(true, g.d == 64 ? add_summary_grads_kernel<64> : add_summary_grads_kernel<128>,
                  row_blocks(chunks), 256, 0, stream, g, chunks, p.dkv_acc, p.d_qkv);
-}
-
-void launch_add_half_grads(const Geometry& g, int batch, int halves, const Pointers& p,
-                           cudaStream_t stream) {
-  int64_t chunks = int64_t(half_dkv_floats(g, batch, halves) / 2 / 8);  // elements of one half
-  ST_CHECK(g.d == 64, "attention: summary halves need d = 64");
-  launch_chained(true, add_half_grads_kernel, row_blocks(chunks), 256, 0, stream, g, chunks,
-                 halves, p.half_dkv, p.d_qkv);
 }
 
 void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,

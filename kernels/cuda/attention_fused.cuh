@@ -35,7 +35,6 @@ struct Pointers {
   float* lse2;        // backward: lse in base 2, +inf for rows with no key, by the prologue
   float* dq_acc;      // backward: fp32 dQ / scale [batch, heads, n, d], zeroed by the prologue
   float* dkv_acc;     // backward, fixed pattern: fp32 dK, dV of the summary cells (see below)
-  float* half_dkv;    // backward, fixed pattern in halves: the halves' dK, dV (see below)
   __half* d_qkv;
 };
 
@@ -90,17 +89,12 @@ void launch_add_summary_grads(const Geometry& g, int batch, const Pointers& p,
 // Where the summary keys run blocks of three warpgroups that fill the GPU
 // less than twice (d = 64, 8 heads, n = 16384), their heavy key tiles run in
 // halves (summary_items in attention_plan.cuh; halves 0: not so).  Each
-// half stores its dK, dV sums in half_dkv, [batch * heads][halves][2 halves]
-// [3 * 64 keys][2 d] fp32, instead of adding to d_qkv; launch_add_half_grads
-// then adds both to d_qkv (H100, fixed n = 16384 forward+backward 0.85 ->
-// 0.76 ms).  Meeting inside the launch, the later half adding the
+// half adds its dK, dV sums to d_qkv by fp16 atomics, after the earlier
+// launch's rows are written (H100, fixed n = 16384 forward+backward 0.85 ->
+// 0.76 ms with the sums stored in fp32 scratch and added by a kernel of
+// their own).  Meeting inside the launch, the later half adding the
 // earlier's, slowed every launch of three warpgroups by 15-25% in all
 // eight versions tried (docs/attention-kernels.md).
 SummaryItems summary_halves(const Geometry& g, int batch);
-inline size_t half_dkv_floats(const Geometry& g, int batch, int halves) {
-  return size_t(batch) * g.heads * halves * 2 * 3 * kTile * 2 * g.d;
-}
-void launch_add_half_grads(const Geometry& g, int batch, int halves, const Pointers& p,
-                           cudaStream_t stream);
 
 }  // namespace st::cuda::attn

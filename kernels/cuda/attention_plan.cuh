@@ -417,7 +417,7 @@ __host__ __device__ inline bool needs_mask(const FullTiles& f, int t) {
 // attends, to the last, so unsplit the first tiles alone outlast the
 // average SM.  The heavy tiles (more than kHalveAbove of an SM's share of
 // tile pairs) run as two blocks, each over half of the tile's query tiles;
-// each stores its dK, dV sums for a small kernel to add (summary_halves in
+// each adds its dK, dV sums to d_qkv atomically (summary_halves in
 // attention_fused.cuh).  A launch's items, numbered tile-major over the
 // heads as any launch's tiles: whole tiles and halves, longest first, each
 // x * 4 + half (0: the whole tile, 1: its first half of query tiles, 2: its
