@@ -627,7 +627,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         float2 v = which == 0 ? make_float2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale)
                               : make_float2(dv[j][2 * r], dv[j][2 * r + 1]);
         // Both halves of a key tile add to the earlier launch's rows, which
-        // load_prev waited for (fp16 atomics: two more roundings).
+        // load_prev waited for (fp16 atomics: one rounding more than one
+        // sum, and the two in either order).
         if (WGS == 3 && half > 0) {
           atomicAdd(dst, __floats2half2_rn(v.x, v.y));
           continue;
