@@ -1,18 +1,25 @@
 #!/bin/bash
 # Per-kernel breakdown of one attention forward+backward under Nsight
-# Compute (kernels serialized: chained launches do not overlap here), for
+# Compute (kernels serialized: chained launches do not overlap here; caches
+# not flushed between kernels, so a kernel finds in L2 what the one before
+# left there, as in a real run: Nsight Compute flushes them by default), for
 # the cases given as PATTERN:N:D arguments, e.g.
 #   bash scripts/attn-profile.sh strided:16384:64 fixed:65536:64
 # after a build in build-gpu.  Prints one table per case: each kernel of the
-# last forward+backward the benchmark ran, its grid, time, DRAM traffic and
-# the bandwidth that implies.  BENCH_BIN picks another build's benchmark.
+# last forward+backward the benchmark ran, its grid, time, DRAM and L2
+# traffic with the bandwidths they imply, and how busy the SMs (sm %), the
+# L2 (l2 %) and the shared-memory/L1 pipes (l1 %) were against their peaks.
+# BENCH_BIN picks another build's benchmark.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-/tmp/st-out}"; mkdir -p "$out"
+metrics=gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_bytes.sum
+metrics=$metrics,sm__throughput.avg.pct_of_peak_sustained_elapsed
+metrics=$metrics,lts__throughput.avg.pct_of_peak_sustained_elapsed
+metrics=$metrics,l1tex__throughput.avg.pct_of_peak_sustained_elapsed
 for c in "$@"; do
   csv="$out/ncu_${c//:/_}.csv"
-  ncu --clock-control none --csv --page raw --print-units base -c 400 \
-    --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
+  ncu --clock-control none --cache-control none --csv --page raw --print-units base -c 400 --metrics "$metrics" \
     "${BENCH_BIN:-build-gpu/bench/st-bench-attention}" --only "$c" > "$csv" 2> "$out/ncu_err.txt" ||
     { echo "ncu failed on $c"; tail -5 "$out/ncu_err.txt"; continue; }
   python3 - "$csv" "$c" <<'PY'
@@ -23,22 +30,27 @@ names = [r["Kernel Name"].split("(")[0].split("<")[0].split("::")[-1] for r in r
 last = max(i for i, n in enumerate(names) if n == "delta_kernel")
 start = last
 while start > 0 and names[start - 1] == "forward_kernel": start -= 1
-end = last
-while end < len(names) and names[end] != "dq_to_half_kernel": end += 1
+end = last  # through the pass's last kernel, before the next forward's
+while end + 1 < len(names) and names[end + 1] != "forward_kernel": end += 1
 def num(r, k):
     try: return float(r.get(k, "0").replace(",", ""))
     except ValueError: return 0.0
 total = 0
 print(f"== {sys.argv[2]}")
-for i in range(start, min(end + 1, len(rows))):
+for i in range(start, end + 1):
     r = rows[i]
     t = num(r, "gpu__time_duration.sum") / 1e3  # ns -> us
     rd, wr = num(r, "dram__bytes_read.sum") / 1e6, num(r, "dram__bytes_write.sum") / 1e6
+    l2 = num(r, "lts__t_bytes.sum") / 1e6
     total += t
     full = r["Kernel Name"]
     tmpl = full[full.find("<"):full.find(">") + 1] if "<" in full else ""
-    print(f"{names[i]:28s}{tmpl:10s} grid {r.get('Grid Size','')[:16]:16s} {t:9.1f} us  "
-          f"DRAM r {rd:8.1f} MB w {wr:8.1f} MB  {(rd + wr) / max(t, 1e-9):5.2f} TB/s")
-print(f"{'sum':66s} {total:9.1f} us")
+    print(f"{names[i]:22s}{tmpl:9s} grid {r.get('Grid Size','')[:14]:14s} {t:8.1f} us  "
+          f"DRAM r {rd:7.1f} w {wr:7.1f} MB {(rd + wr) / max(t, 1e-9):4.2f} TB/s  "
+          f"L2 {l2:7.1f} MB {l2 / max(t, 1e-9):4.2f} TB/s  "
+          f"sm {num(r, 'sm__throughput.avg.pct_of_peak_sustained_elapsed'):3.0f}% "
+          f"l2 {num(r, 'lts__throughput.avg.pct_of_peak_sustained_elapsed'):3.0f}% "
+          f"l1 {num(r, 'l1tex__throughput.avg.pct_of_peak_sustained_elapsed'):3.0f}%")
+print(f"{'sum':47s} {total:8.1f} us")
 PY
 done
