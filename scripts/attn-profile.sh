@@ -13,16 +13,16 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-/tmp/st-out}"; mkdir -p "$out"
+busy=sm__throughput,lts__throughput,l1tex__throughput  # the sm, l2, l1 columns
 metrics=gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_bytes.sum
-metrics=$metrics,sm__throughput.avg.pct_of_peak_sustained_elapsed
-metrics=$metrics,lts__throughput.avg.pct_of_peak_sustained_elapsed
-metrics=$metrics,l1tex__throughput.avg.pct_of_peak_sustained_elapsed
+metrics=$metrics,$(echo "$busy" | sed 's/,/.avg.pct_of_peak_sustained_elapsed,/g').avg.pct_of_peak_sustained_elapsed
 for c in "$@"; do
   csv="$out/ncu_${c//:/_}.csv"
-  ncu --clock-control none --cache-control none --csv --page raw --print-units base -c 400 --metrics "$metrics" \
+  ncu --clock-control none --cache-control none --csv --page raw --print-units base -c 400 \
+    --metrics "$metrics" \
     "${BENCH_BIN:-build-gpu/bench/st-bench-attention}" --only "$c" > "$csv" 2> "$out/ncu_err.txt" ||
     { echo "ncu failed on $c"; tail -5 "$out/ncu_err.txt"; continue; }
-  python3 - "$csv" "$c" <<'PY'
+  python3 - "$csv" "$c" "$busy" <<'PY'
 import csv, sys
 rows = [r for r in csv.DictReader(l for l in open(sys.argv[1]) if l.startswith('"'))]
 rows = [r for r in rows if r.get("Kernel Name") and r["ID"].isdigit()]
@@ -47,10 +47,9 @@ for i in range(start, end + 1):
     tmpl = full[full.find("<"):full.find(">") + 1] if "<" in full else ""
     print(f"{names[i]:22s}{tmpl:9s} grid {r.get('Grid Size','')[:14]:14s} {t:8.1f} us  "
           f"DRAM r {rd:7.1f} w {wr:7.1f} MB {(rd + wr) / max(t, 1e-9):4.2f} TB/s  "
-          f"L2 {l2:7.1f} MB {l2 / max(t, 1e-9):4.2f} TB/s  "
-          f"sm {num(r, 'sm__throughput.avg.pct_of_peak_sustained_elapsed'):3.0f}% "
-          f"l2 {num(r, 'lts__throughput.avg.pct_of_peak_sustained_elapsed'):3.0f}% "
-          f"l1 {num(r, 'l1tex__throughput.avg.pct_of_peak_sustained_elapsed'):3.0f}%")
+          f"L2 {l2:7.1f} MB {l2 / max(t, 1e-9):4.2f} TB/s  " +
+          " ".join(f"{label} {num(r, m + '.avg.pct_of_peak_sustained_elapsed'):3.0f}%"
+                   for label, m in zip(("sm", "l2", "l1"), sys.argv[3].split(","))))
 print(f"{'sum':47s} {total:8.1f} us")
 PY
 done
