@@ -1,6 +1,6 @@
 #!/bin/bash
 # A/B of the attention kernels on a GPU host: builds the committed tree (a
-# copy in .base/), the working tree and any other trees named in $VARIANTS
+# copy in .base/, if there), the working tree and any other trees named in $VARIANTS
 # side by side, runs $CHECK if given (e.g. the working tree's attention
 # tests), then times each case of $CASES (PATTERN:N:D) with
 # st-bench-attention --only, the builds in turn, $ROUNDS times (default 2).
@@ -17,7 +17,7 @@ out="${OUT:-/tmp/st-out}"; mkdir -p "$out"
 flags="$(bash scripts/gpu-host-flags.sh) -DCMAKE_BUILD_TYPE=Release" || { echo "host preparation failed"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 start=$(date +%s)
-trees=".base . ${VARIANTS:-}"
+trees="$([ -d .base ] && echo .base) . ${VARIANTS:-}"  # .base: when there
 jobs=$(( $(nproc) / $(echo $trees | wc -w) )); [ $jobs -lt 2 ] && jobs=2  # the host's cores, shared
 name() { [ "$1" = . ] && echo new || echo "${1#.}"; }
 build() {  # source folder

@@ -235,7 +235,10 @@ __host__ __device__ inline Plan query_plan(Kind kind, const Geometry& g, int x, 
   if (kind == kDense) {
     add_seg(p, run(0, 1, q_end, kLE));
   } else if (kind == kStridedBand) {
-    int s = max(0, q0 - g.l + 1);
+    // From a tile boundary: as many tiles as from q0 - l + 1, and a band
+    // tile's key tiles are then the next one's shifted by one tile
+    // (band_forward_kernel keeps them).  The relation masks the extra keys.
+    int s = max(0, q0 - g.l + 1) / kTile * kTile;
     if (part != 2) add_seg(p, run(s, 1, q_end - s, kBand));
   } else {  // kFixedQuery: the tile's rows may span two blocks
     int block = q0 / g.l, last = (q_end - 1) / g.l;
@@ -362,6 +365,36 @@ __host__ __device__ inline int inner_tiles(const Plan& p) {
 }
 
 __host__ __device__ inline Seg pick(const Plan& p, int i) { return i == 0 ? p.seg[0] : p.seg[1]; }
+
+// The strided band's forward in windows (band_forward_kernel,
+// attention_fwd.cu): a block takes query tiles [x_begin, x_end) of one
+// head in turn; its key tiles come in order into a ring of kBandRing
+// slots, tile m in slot m % kBandRing, each loaded a step before the step
+// that first needs it.  Two slots serve where a query tile's keys span at
+// most three key tiles: the two that end a query tile begin the next, and
+// a load replaces the tile of the step before the current one.
+// band_key_tile: a band plan's first key tile (its keys start on a tile
+// boundary).  band_next_load: the key tile to load during step t of query
+// tile x, given the last one loaded, or -1.
+// (tests/kernels/test_attention_plan.cu walks every block: each step finds
+// its tile in its slot, and no load replaces a tile a later step needs.)
+constexpr int kBandRing = 2;
+constexpr int kBandMaxKeyTiles = 3;  // a query tile's, with kBandRing slots
+__host__ __device__ inline int band_key_tile(const Plan& p) {
+  return p.nseg > 0 ? p.seg[0].start / kTile : 0;
+}
+__host__ __device__ inline int band_next_load(const Geometry& g, int h, int x, int t, int x_end,
+                                              int loaded) {
+  const Plan p = query_plan(kStridedBand, g, x, h, kTile, 0);
+  int next = -1;
+  if (t + 1 < inner_tiles(p)) {
+    next = band_key_tile(p) + t + 1;
+  } else if (x + 1 < x_end) {
+    const Plan q = query_plan(kStridedBand, g, x + 1, h, kTile, 0);
+    if (q.nseg > 0) next = band_key_tile(q);
+  }
+  return next > loaded ? next : -1;
+}
 
 __host__ __device__ inline InnerTile inner_tile(const Plan& p, int t) {
   int first = tiles_of(p.seg[0].count);

@@ -12,6 +12,8 @@
 //    pairs.
 //  - The fixed pattern's summary keys in halves visit the same pairs as
 //    whole.
+//  - The strided band's forward in windows keeps each key tile in its ring
+//    until its last step.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -304,6 +306,56 @@ TEST(AttentionPlan, SummaryHalvesVisitEachPairOnce) {
   const SummaryItems h100 = summary_items(g, 8, 132);
   EXPECT_GT(h100.halves, 0);
   EXPECT_EQ(h100.items, grid_tiles(kFixedSummary, g, 3 * kTile) + h100.halves);
+}
+
+// band_forward_kernel's walk over `window` query tiles a block: each step
+// finds its key tile in its ring slot, and no load replaces a tile that the
+// step issuing it or a later step of the block reads.
+void expect_band_window_keeps_tiles(const AttentionSpec& s, int window) {
+  const Geometry g = geometry(s);
+  const int qtiles = tiles_of(g.n);
+  for (int h = 0; h < g.heads; ++h)
+    for (int x_begin = 0; x_begin < qtiles; x_begin += window) {
+      const int x_end = std::min(qtiles, x_begin + window);
+      std::vector<std::pair<int, int>> steps;  // (query tile, key tile)
+      for (int x = x_begin; x < x_end; ++x) {
+        const Plan p = query_plan(kStridedBand, g, x, h, kTile, qtiles);
+        for (int t = 0; t < inner_tiles(p); ++t) steps.push_back({x, band_key_tile(p) + t});
+      }
+      int slot[kBandRing], loaded = -1;
+      std::fill(slot, slot + kBandRing, -1);
+      auto load = [&](int m, size_t from_step) {
+        const int old = slot[m % kBandRing];
+        for (size_t k = from_step; k < steps.size(); ++k)
+          ASSERT_NE(steps[k].second, old) << "n " << g.n << " l " << g.l << " window " << window
+                                          << " x " << steps[k].first << ": tile replaced";
+        slot[m % kBandRing] = m, loaded = m;
+      };
+      const Plan first = query_plan(kStridedBand, g, x_begin, h, kTile, qtiles);
+      if (first.nseg > 0) load(band_key_tile(first), 0);
+      size_t k = 0;
+      for (int x = x_begin; x < x_end; ++x) {
+        const Plan p = query_plan(kStridedBand, g, x, h, kTile, qtiles);
+        for (int t = 0; t < inner_tiles(p); ++t, ++k) {
+          const int m = band_key_tile(p) + t;
+          ASSERT_EQ(slot[m % kBandRing], m) << "n " << g.n << " l " << g.l << " x " << x;
+          const int next = band_next_load(g, h, x, t, x_end, loaded);
+          if (next >= 0) load(next, k);
+        }
+      }
+    }
+}
+
+TEST(AttentionPlan, BandWindowKeepsEachKeyTileUntilItsLastStep) {
+  for (AttentionPart part :
+       {AttentionPart::Merged, AttentionPart::Part1, AttentionPart::SplitHeads})
+    for (int64_t l : {1, 31, 64, 65, 100, 128, 129})
+      for (int64_t rows : {1, 3, 40, 70}) {  // n = rows * l
+        ASSERT_LE(1 + tiles_of(int(l) - 1), kBandMaxKeyTiles);
+        for (int window : {1, 2, 3, 4, 8})
+          expect_band_window_keeps_tiles(
+              make_spec(Pattern::Strided, part, rows * l, l, 1, 1, 2), window);
+      }
 }
 
 TEST(AttentionPlan, MaskKeepsExactlyTheAllowedColumns) {
