@@ -1,7 +1,7 @@
 #!/bin/bash
 # A/B of the attention kernels on a GPU host: builds the committed tree (a
-# copy in .base/, if there), the working tree and any other trees named in $VARIANTS
-# side by side, runs $CHECK if given (e.g. the working tree's attention
+# copy in .base/, if there), the working tree and any other trees named in
+# $VARIANTS side by side, runs $CHECK if given (e.g. the working tree's attention
 # tests), then times each case of $CASES (PATTERN:N:D) with
 # st-bench-attention --only, the builds in turn, $ROUNDS times (default 2).
 # Before the call, here:
