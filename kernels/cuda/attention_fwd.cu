@@ -32,14 +32,14 @@ __device__ inline float log_add_exp(float a, float b) {
   return m == -INFINITY ? m : m + logf(expf(a - m) + expf(b - m));
 }
 
-// Online softmax of one tile of raw scores s (masked: -inf) in base 2:
-// p = 2^(s * scale_log2 - m * scale_log2), one FFMA and one ex2 per score,
-// where m is the running max of the raw scores and sum the running sum of
-// p.  Rescales o where some row of the warp moved its max; P goes to pf in
-// fp16.
+// One tile's online softmax and P V: the raw scores s (masked: -inf) in
+// base 2, p = 2^(s * scale_log2 - m * scale_log2), one FFMA and one ex2 per
+// score, where m is the running max of the raw scores and sum the running
+// sum of p; o rescaled where some row of the warp moved its max, then
+// o += P V with the value tile sv.
 template <int D>
-__device__ inline void softmax_tile(float (*s)[4], float* m, float* sum, float (*o)[4],
-                                    uint32_t (*pf)[4], float scale_log2) {
+__device__ inline void softmax_pv(float (*s)[4], float* m, float* sum, float (*o)[4],
+                                  const __half* sv, float scale_log2) {
   float corr[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -71,7 +71,12 @@ __device__ inline void softmax_tile(float (*s)[4], float* m, float* sum, float (
     for (int j = 0; j < D / 8; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) o[j][e] *= corr[e / 2];
+  uint32_t pf[kTile / 16][4];  // P in fp16
   pack_a(pf, s);
+  mma_pb<D>(o, pf, sv);
+  mma_wait<0>();
+  fence_acc<D / 8>(o);
+  fence_frag(pf);
 }
 
 // A warpgroup's output rows `rows` and their lse from the softmax's m, sum
@@ -210,12 +215,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
       apply_mask(s, pick(plan, it.seg), g, it.e0, qpos, false);
     }
 
-    uint32_t pf[kTile / 16][4];
-    softmax_tile<D>(s, m, sum, o, pf, g.scale_log2);
-    mma_pb<D>(o, pf, sv + (t % 2) * T);
-    mma_wait<0>();
-    fence_acc<D / 8>(o);
-    fence_frag(pf);
+    softmax_pv<D>(s, m, sum, o, sv + (t % 2) * T, g.scale_log2);
   }
   cp_async_wait<0>();
   if (a.accumulate) __syncthreads();  // every thread's rows of prev_o
@@ -332,12 +332,7 @@ __global__ void __launch_bounds__(kThreads, kBandBlocksPerSm) band_forward_kerne
       mma_wait<0>();
       fence_acc<kTile / 8>(s);
       if (needs_mask(full, t)) apply_mask(s, plan.seg[0], g, t * kTile, qpos, false);
-      uint32_t pf[kTile / 16][4];
-      softmax_tile<D>(s, m, sum, o, pf, g.scale_log2);
-      mma_pb<D>(o, pf, sv + mt % kBandRing * T);
-      mma_wait<0>();
-      fence_acc<D / 8>(o);
-      fence_frag(pf);
+      softmax_pv<D>(s, m, sum, o, sv + mt % kBandRing * T, g.scale_log2);
     }
     cp_async_wait<0>();
     if (a.accumulate) __syncthreads();  // every thread's rows of prev_o
