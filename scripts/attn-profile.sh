@@ -28,10 +28,13 @@ rows = [r for r in csv.DictReader(l for l in open(sys.argv[1]) if l.startswith('
 rows = [r for r in rows if r.get("Kernel Name") and r["ID"].isdigit()]
 names = [r["Kernel Name"].split("(")[0].split("<")[0].split("::")[-1] for r in rows]
 last = max(i for i, n in enumerate(names) if n == "delta_kernel")
+# The pass's forward launches (forward_kernel, the strided band's
+# band_forward_kernel) end before the prologue (delta_kernel).
+is_forward = lambda name: name.endswith("forward_kernel")
 start = last
-while start > 0 and names[start - 1] == "forward_kernel": start -= 1
+while start > 0 and is_forward(names[start - 1]): start -= 1
 end = last  # through the pass's last kernel, before the next forward's
-while end + 1 < len(names) and names[end + 1] != "forward_kernel": end += 1
+while end + 1 < len(names) and not is_forward(names[end + 1]): end += 1
 def num(r, k):
     try: return float(r.get(k, "0").replace(",", ""))
     except ValueError: return 0.0
