@@ -98,16 +98,18 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
   }
   Tensor delta = Tensor::empty({s.batch, s.heads, s.n}, DType::F32, Place::Device);
   Tensor lse2 = Tensor::empty({s.batch, s.heads, s.n}, DType::F32, Place::Device);
-  Tensor dq_acc = Tensor::empty({s.batch, s.heads, s.n, s.head_dim_qk}, DType::F32,
-                                Place::Device);
-  Pointers p{};
-  p.qkv = qkv, p.out = out, p.d_out = d_out, p.lse = lse, p.delta = delta.ptr<float>();
-  p.lse2 = lse2.ptr<float>();
-  p.dq_acc = dq_acc.ptr<float>(), p.d_qkv = d_qkv;
   int batch = int(s.batch);
   const std::vector<Launch> launches = backward_launches(s);
   bool adds_to_dq = false;
   for (const Launch& l : launches) adds_to_dq |= !owns_dq(l.kind, g, batch);
+  // The fp32 dQ accumulator, where some launch adds to it.
+  Tensor dq_acc;
+  if (adds_to_dq)
+    dq_acc = Tensor::empty({s.batch, s.heads, s.n, s.head_dim_qk}, DType::F32, Place::Device);
+  Pointers p{};
+  p.qkv = qkv, p.out = out, p.d_out = d_out, p.lse = lse, p.delta = delta.ptr<float>();
+  p.lse2 = lse2.ptr<float>();
+  p.dq_acc = adds_to_dq ? dq_acc.ptr<float>() : nullptr, p.d_qkv = d_qkv;
   launch_backward_prologue(g, batch, p, adds_to_dq, stream);
   for (const Launch& l : launches) {
     bool split = l.kind == kFixedSummary && summary_chunks(g, batch) > 1;

@@ -176,43 +176,36 @@ __device__ inline void bulk_add_dq(float (*dq)[4], float* stage, const int* row,
 }
 
 // A block's dQ rows `rows` (a run; the thread's two rows of a 64-row
-// fragment), without an accumulator: the final ones, scale * (dq + the
-// column launch's partial sums in dq_acc where one ran), in fp16 into
-// d_qkv; else the column's partial sums, stored (not added) to dq_acc.
+// fragment), without an accumulator, scaled and rounded to fp16 into
+// d_qkv: the column's partial sums (not final), or the final rows, which
+// add the column's partial sums found there where that launch ran.  (The
+// column's sums in fp16, not fp32 in dq_acc: half the bytes written and
+// read again, for one rounding more, as dK and dV have.)
 template <int D>
 __device__ inline void store_dq(const BwdArgs& a, int b, int h, const Seg& rows,
                                 const float (*dq)[4]) {
   const Geometry& g = a.g;
-  const bool final = writes_final_dq(Kind(a.kind), g);
+  const bool add_column = a.accumulate && writes_final_dq(Kind(a.kind), g);
   const int lane = threadIdx.x % 32, warp = threadIdx.x % kThreads / 32, t4 = lane % 4;
   const float scale = g.scale_log2 * float(M_LN2);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int i = warp * 16 + lane / 4 + 8 * r;
     if (i >= rows.count) continue;
-    const int pos = run_pos(rows, i);
-    float* acc = a.p.dq_acc + ((int64_t(b) * g.heads + h) * g.n + pos) * D;
-    __half* dst = a.p.d_qkv + (int64_t(b) * g.n + pos) * g.qkv_width + h * D;
-    if (!final) {
-#pragma unroll
-      for (int j = 0; j < D / 8; ++j)
-        *reinterpret_cast<float2*>(acc + 8 * j + 2 * t4) =
-            make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
-      continue;
-    }
+    __half* dst = a.p.d_qkv + (int64_t(b) * g.n + run_pos(rows, i)) * g.qkv_width + h * D;
     // The column's partial sums all loaded before any store: read between
     // the stores, each load waited a round trip behind them (H200, strided
     // n = 16384 forward+backward 0.286 -> 0.274 ms).
     float2 column[D / 8];
 #pragma unroll
     for (int j = 0; j < D / 8; ++j)
-      column[j] = a.accumulate ? *reinterpret_cast<const float2*>(acc + 8 * j + 2 * t4)
-                               : make_float2(0, 0);
+      column[j] = add_column ? __half22float2(*reinterpret_cast<const __half2*>(dst + 8 * j + 2 * t4))
+                             : make_float2(0, 0);
 #pragma unroll
     for (int j = 0; j < D / 8; ++j)
       *reinterpret_cast<__half2*>(dst + 8 * j + 2 * t4) =
-          __floats2half2_rn((dq[j][2 * r] + column[j].x) * scale,
-                            (dq[j][2 * r + 1] + column[j].y) * scale);
+          __floats2half2_rn(dq[j][2 * r] * scale + column[j].x,
+                            dq[j][2 * r + 1] * scale + column[j].y);
   }
 }
 

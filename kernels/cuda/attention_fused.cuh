@@ -33,7 +33,8 @@ struct Pointers {
   float* lse_w;       // forward: written
   float* delta;       // backward: rowsum(d_out * out) [batch, heads, n], by the prologue
   float* lse2;        // backward: lse in base 2, +inf for rows with no key, by the prologue
-  float* dq_acc;      // backward: fp32 dQ / scale [batch, heads, n, d], zeroed by the prologue
+  float* dq_acc;      // backward: fp32 dQ / scale [batch, heads, n, d], zeroed by the prologue;
+                      // null where no launch adds to it
   float* dkv_acc;     // backward, fixed pattern: fp32 dK, dV of the summary cells (see below)
   __half* d_qkv;
 };
@@ -62,9 +63,9 @@ void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,
 // own_dq_pass): the strided columns where they run blocks of one
 // warpgroup, and then (or alone, in part 1) the band.  Such a launch
 // writes the final fp16 dQ where it is the pattern's last (the band; the
-// columns of part-2-only attention), adding the columns' partial sums from
-// dq_acc (with accumulate); else (the columns before the band) it stores
-// fp32 partial sums into dq_acc.
+// columns of part-2-only attention), adding the columns' partial sums that
+// it finds there (with accumulate); else (the columns before the band) it
+// stores those partial sums, scaled, in fp16 into d_qkv's Q columns.
 bool owns_dq(Kind kind, const Geometry& g, int batch);
 __host__ __device__ inline bool writes_final_dq(Kind kind, const Geometry& g) {
   return kind == kStridedBand || g.part == 2;  // 2: AttentionPart::Part2
