@@ -23,8 +23,7 @@ struct FwdArgs {
   Pointers p;
   int kind;
   bool accumulate;
-  int pairs;   // batch * heads
-  int window;  // band_forward_kernel: query tiles a block
+  int pairs;  // batch * heads
 };
 
 __device__ inline float log_add_exp(float a, float b) {
@@ -237,9 +236,9 @@ void launch(const FwdArgs& a, cudaStream_t stream) {
 }
 
 // The strided band's forward where a query tile's keys span at most three
-// key tiles (l <= 129; d = 64): a block takes `window` consecutive query
-// tiles, whose keys slide by one tile from each to the next, and keeps its
-// key and value tiles in a ring of two (attention_plan.cuh,
+// key tiles (l <= 129; d = 64): a block takes kBandWindowTiles consecutive
+// query tiles, whose keys slide by one tile from each to the next, and
+// keeps its key and value tiles in a ring of two (attention_plan.cuh,
 // band_next_load), so each query tile loads one key and value tile instead
 // of three, and its queries and the earlier launch's rows a step ahead.
 // Two query tiles a block: H100, side by side (2026-12-07), strided d = 64
@@ -259,7 +258,7 @@ __global__ void __launch_bounds__(kThreads, kBandBlocksPerSm) band_forward_kerne
   const Geometry& g = a.g;
   const BlockTile bt = block_tile(g, a.pairs, 1);
   const int b = bt.b, h = bt.h, qtiles = tiles_of(g.n);
-  const int x_begin = bt.x * a.window, x_end = min(qtiles, x_begin + a.window);
+  const int x_begin = bt.x * kBandWindowTiles, x_end = min(qtiles, x_begin + kBandWindowTiles);
   // Chained launches as in forward_kernel: a merging launch waits only
   // before it first reads the earlier one's output.
   bool waited = !a.accumulate;
@@ -301,11 +300,18 @@ __global__ void __launch_bounds__(kThreads, kBandBlocksPerSm) band_forward_kerne
     const FullTiles full = full_tiles(plan, g, rows.start, run_pos(rows, rows.count - 1), false);
     const int ntiles = inner_tiles(plan), m0 = band_key_tile(plan);
     const __half* q_tile = sq + x % 2 * T;
+    // The next query tile's rows and first key tile (-1: none).
+    Seg next_rows{};
+    int next_m0 = -1;
+    if (x + 1 < x_end) {
+      const Plan next = plan_of(x + 1);
+      next_rows = next.rows, next_m0 = next.nseg > 0 ? band_key_tile(next) : -1;
+    }
     // At the query tile's last step, a step ahead: the next query tile and
     // this one's earlier rows.
     auto load_next_query_tile = [&] {
       if (x + 1 < x_end)
-        load_run_tile<D>(sq + (x + 1) % 2 * T, base + h * D, g.qkv_width, plan_of(x + 1).rows, 0);
+        load_run_tile<D>(sq + (x + 1) % 2 * T, base + h * D, g.qkv_width, next_rows, 0);
       if (a.accumulate) load_prev(rows);
     };
     if (ntiles == 0) {  // a head without the band's part
@@ -325,7 +331,7 @@ __global__ void __launch_bounds__(kThreads, kBandBlocksPerSm) band_forward_kerne
       const int mt = m0 + t;
       float s[kTile / 8][4];
       mma_abt<D>(s, q_tile, sk + mt % kBandRing * T);
-      const int next = band_next_load(g, h, x, t, x_end, loaded);
+      const int next = band_next_load(m0, ntiles, t, next_m0, loaded);
       if (next >= 0) load_keys(next);
       if (t + 1 == ntiles) load_next_query_tile();
       cp_async_commit();
@@ -355,7 +361,7 @@ void launch_band(const FwdArgs& a, cudaStream_t stream) {
     return true;
   }();
   (void)ready;
-  dim3 grid(tiles_of(tiles_of(a.g.n), a.window) * a.pairs);
+  dim3 grid(tiles_of(tiles_of(a.g.n), kBandWindowTiles) * a.pairs);
   launch_chained(true, band_forward_kernel<64>, grid, kThreads, smem, stream, a);
 }
 
@@ -363,7 +369,7 @@ void launch_band(const FwdArgs& a, cudaStream_t stream) {
 
 void launch_forward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
                     cudaStream_t stream) {
-  FwdArgs a{g, p, kind, accumulate, batch * g.heads, kBandWindowTiles};
+  FwdArgs a{g, p, kind, accumulate, batch * g.heads};
   if (band_window(kind, g)) {
     launch_band(a, stream);
     return;

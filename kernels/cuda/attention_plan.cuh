@@ -374,8 +374,9 @@ __host__ __device__ inline Seg pick(const Plan& p, int i) { return i == 0 ? p.se
 // most three key tiles: the two that end a query tile begin the next, and
 // a load replaces the tile of the step before the current one.
 // band_key_tile: a band plan's first key tile (its keys start on a tile
-// boundary).  band_next_load: the key tile to load during step t of query
-// tile x, given the last one loaded, or -1.
+// boundary).  band_next_load: the key tile to load during step t of a query
+// tile whose ntiles key tiles start at tile m0, given the first key tile of
+// the block's next query tile (-1: none) and the last one loaded; or -1.
 // (tests/kernels/test_attention_plan.cu walks every block: each step finds
 // its tile in its slot, and no load replaces a tile a later step needs.)
 constexpr int kBandRing = 2;
@@ -383,16 +384,9 @@ constexpr int kBandMaxKeyTiles = 3;  // a query tile's, with kBandRing slots
 __host__ __device__ inline int band_key_tile(const Plan& p) {
   return p.nseg > 0 ? p.seg[0].start / kTile : 0;
 }
-__host__ __device__ inline int band_next_load(const Geometry& g, int h, int x, int t, int x_end,
+__host__ __device__ inline int band_next_load(int m0, int ntiles, int t, int next_m0,
                                               int loaded) {
-  const Plan p = query_plan(kStridedBand, g, x, h, kTile, 0);
-  int next = -1;
-  if (t + 1 < inner_tiles(p)) {
-    next = band_key_tile(p) + t + 1;
-  } else if (x + 1 < x_end) {
-    const Plan q = query_plan(kStridedBand, g, x + 1, h, kTile, 0);
-    if (q.nseg > 0) next = band_key_tile(q);
-  }
+  const int next = t + 1 < ntiles ? m0 + t + 1 : next_m0;
   return next > loaded ? next : -1;
 }
 

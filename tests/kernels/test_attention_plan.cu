@@ -336,10 +336,13 @@ void expect_band_window_keeps_tiles(const AttentionSpec& s, int window) {
       size_t k = 0;
       for (int x = x_begin; x < x_end; ++x) {
         const Plan p = query_plan(kStridedBand, g, x, h, kTile, qtiles);
+        const Plan q =
+            x + 1 < x_end ? query_plan(kStridedBand, g, x + 1, h, kTile, qtiles) : Plan{};
+        const int next_m0 = q.nseg > 0 ? band_key_tile(q) : -1;
         for (int t = 0; t < inner_tiles(p); ++t, ++k) {
           const int m = band_key_tile(p) + t;
           ASSERT_EQ(slot[m % kBandRing], m) << "n " << g.n << " l " << g.l << " x " << x;
-          const int next = band_next_load(g, h, x, t, x_end, loaded);
+          const int next = band_next_load(band_key_tile(p), inner_tiles(p), t, next_m0, loaded);
           if (next >= 0) load(next, k);
         }
       }
