@@ -662,6 +662,215 @@ __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float
   *reinterpret_cast<uint4*>(dst) = u;
 }
 
+// Short strided columns (n / l <= 128 rows: one or two tiles), d = 64: a
+// block takes one head's whole column, so each of its tiles is read once,
+// all of them at the block's start (one round trip, not one per step), and
+// its three tile pairs need 15 products, none recomputed.  (With a block
+// per key tile, the own-dQ pass read the query tile and the key tile before
+// it again: 17 products and 112 KB read a column instead of 64.)  The
+// pairs, key tile first: (1, 1), then (0, 1), then dQ of query tile 1 from
+// both dS^T tiles in one product over 128 keys, then (0, 0) and its dQ.
+// Shared memory: K0 K1 Q0 Q1 dO0 dO1 V0 V1 X (9 tiles, 72 KiB: three
+// blocks per SM); dS^T(0, 1) goes where V1 was, dS^T(1, 1) into X, so the
+// two are consecutive as K0 and K1 are; dS^T(0, 0) then where V1 was.
+constexpr int kShortColumnTiles = 2;
+constexpr int kShortColumnSmemTiles = 9;
+
+// One tile pair of a short column: dK, dV of key tile tk += its queries' of
+// query tile tq; returns dS^T (keys x queries) in fp16 fragments in dsf.
+__device__ inline void column_pair_grads(const Geometry& g, const __half* k_tile,
+                                         const __half* v_tile, const __half* q_tile,
+                                         const __half* do_tile, const float* lse,
+                                         const float* delta, const Seg& queries, int tq,
+                                         const int* kpos, bool masked, float (*dk)[4],
+                                         float (*dv)[4], uint32_t (*dsf)[4]) {
+  const int t4 = threadIdx.x % 4;
+  float s[kTile / 8][4], dp[kTile / 8][4];  // rows keys, columns queries
+  mma_abt<64>(s, k_tile, q_tile);
+  mma_abt<64>(dp, v_tile, do_tile);
+  mma_wait<1>();  // S^T
+  fence_acc<kTile / 8>(s);
+  if (masked) apply_mask(s, queries, g, tq * kTile, kpos, true);
+#pragma unroll
+  for (int j = 0; j < kTile / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      s[j][e] = fast_exp2(s[j][e] * g.scale_log2 - lse[8 * j + 2 * t4 + e % 2]);  // P^T
+  uint32_t pf[kTile / 16][4];
+  pack_a(pf, s);
+  mma_pb<64>(dv, pf, do_tile);
+  mma_wait<1>();  // dP^T
+  fence_acc<kTile / 8>(dp);
+#pragma unroll
+  for (int j = 0; j < kTile / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; e += 2) {
+      const __half2* p2 = reinterpret_cast<const __half2*>(&pf[j / 2][(j % 2) * 2 + e / 2]);
+      float2 p = __half22float2(*p2);
+      const float* d = delta + 8 * j + 2 * t4;
+      dp[j][e] = p.x * (dp[j][e] - d[0]);  // dS^T
+      dp[j][e + 1] = p.y * (dp[j][e + 1] - d[1]);
+    }
+  pack_a(dsf, dp);
+  mma_pb<64>(dk, dsf, q_tile);
+  mma_wait<0>();  // dV and dK: P^T may be overwritten now
+  fence_acc<64 / 8>(dv);
+  fence_acc<64 / 8>(dk);
+  fence_frag(pf);
+  fence_frag(dsf);
+}
+
+// dK (scaled) and dV of key rows `keys` into d_qkv (the column launch is
+// the first: nothing to add to).
+__device__ inline void store_column_dkv(const BwdArgs& a, int b, int h, const Seg& keys,
+                                        const float (*dk)[4], const float (*dv)[4]) {
+  const Geometry& g = a.g;
+  const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32, t4 = lane % 4;
+  const float scale = g.scale_log2 * float(M_LN2);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = warp * 16 + lane / 4 + 8 * r;
+    if (row >= keys.count) continue;
+    __half* dst = a.p.d_qkv + (int64_t(b) * g.n + run_pos(keys, row)) * g.qkv_width + h * 64;
+#pragma unroll
+    for (int j = 0; j < 64 / 8; ++j) {
+      *reinterpret_cast<__half2*>(dst + g.heads * 64 + 8 * j + 2 * t4) =
+          __floats2half2_rn(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale);
+      *reinterpret_cast<__half2*>(dst + 2 * g.heads * 64 + 8 * j + 2 * t4) =
+          __floats2half2_rn(dv[j][2 * r], dv[j][2 * r + 1]);
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdArgs a) {
+  extern __shared__ unsigned char smem_raw[];
+  constexpr int D = 64, T = kTileElems<64>;
+  __half* sk = reinterpret_cast<__half*>(aligned_smem(smem_raw));  // K0, K1
+  __half* sq = sk + 2 * T;                                          // Q0, Q1
+  __half* sdo = sq + 2 * T;                                         // dO0, dO1
+  __half* sv = sdo + 2 * T;                                         // V0, V1, then X
+  __half* ds01 = sv + T;      // dS^T(0, 1) where V1 was, then dS^T(0, 0)
+  __half* ds11 = sv + 2 * T;  // X: dS^T(1, 1), right after dS^T(0, 1)
+  float* slse = reinterpret_cast<float*>(sv + 3 * T);  // [2][64]
+  float* sdelta = slse + 2 * kTile;                     // [2][64]
+  const Geometry& g = a.g;
+  const BlockTile bt = block_tile(g, a.pairs, 1);
+  const int b = bt.b, h = bt.h, col = bt.x, rows = g.n / g.l, part = head_part(g, h);
+  wait_then_allow_next();  // reads the prologue's lse2 and delta
+  // The column's queries (no pair allowed for a head without the column part).
+  const Seg queries = run(col, g.l, part != 1 ? rows : 0, part == 0 ? kLT : kLE);
+  const Seg all = run(col, g.l, rows, kLE);  // the column's rows, for the loads
+  const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
+  const __half* d_out = a.p.d_out + int64_t(b) * g.n * g.out_width + h * D;
+  const int64_t stat = (int64_t(b) * g.heads + h) * g.n;
+  auto load = [&](int t, bool keys, bool queries_too) {
+    if (keys) {
+      load_run_tile<D>(sk + t * T, base + (g.heads + h) * D, g.qkv_width, all, t * kTile);
+      load_run_tile<D>(sv + t * T, base + (2 * g.heads + h) * D, g.qkv_width, all, t * kTile);
+    }
+    if (queries_too) {
+      load_run_tile<D>(sq + t * T, base + h * D, g.qkv_width, all, t * kTile);
+      load_run_tile<D>(sdo + t * T, d_out, g.out_width, all, t * kTile);
+      const int e = threadIdx.x % kTile, r = t * kTile + e;
+      const bool ok = r < rows;
+      const int pos = ok ? run_pos(all, r) : 0;
+      if (threadIdx.x < kTile)
+        cp_async4(slse + t * kTile + e, a.p.lse2 + stat + pos, ok);
+      else
+        cp_async4(sdelta + t * kTile + e, a.p.delta + stat + pos, ok);
+    }
+  };
+  const bool two = rows > kTile;
+  // Every tile now, in the order the pairs need them: three groups.
+  if (two) load(1, true, true);
+  cp_async_commit();
+  if (two) load(0, true, false);
+  cp_async_commit();
+  load(0, !two, true);
+  cp_async_commit();
+
+  const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
+  const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
+  auto kpos = [&](int tk, int* p) {
+    p[0] = col + g.l * (tk * kTile + row[0]);
+    p[1] = col + g.l * (tk * kTile + row[1]);
+  };
+  float dk[D / 8][4], dv[D / 8][4], dq[D / 8][4];
+  auto zero = [&] {
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dk[j][e] = dv[j][e] = 0;
+  };
+  uint32_t dsf[kTile / 16][4];
+  int kp[2];
+  if (two) {
+    const bool full01 = part != 1 && rows == 2 * kTile;  // (0, 1): every pair allowed
+    // (1, 1): key tile 1 is done.
+    cp_async_wait<2>();
+    fence_smem_for_mma();
+    __syncthreads();
+    zero();
+    kpos(1, kp);
+    column_pair_grads(g, sk + T, sv + T, sq + T, sdo + T, slse + kTile, sdelta + kTile, queries,
+                      1, kp, true, dk, dv, dsf);
+    store_frags(ds11, dsf);
+    store_column_dkv(a, b, h, warpgroup_rows(all, 1), dk, dv);
+    // (0, 1).
+    cp_async_wait<1>();
+    fence_smem_for_mma();
+    __syncthreads();  // also: every warp is done with V1
+    zero();
+    kpos(0, kp);
+    column_pair_grads(g, sk, sv, sq + T, sdo + T, slse + kTile, sdelta + kTile, queries, 1, kp,
+                      !full01, dk, dv, dsf);
+    store_frags(ds01, dsf);
+    // dQ of query tile 1 over both key tiles: [dS^T(0, 1); dS^T(1, 1)]^T [K0; K1].
+    fence_smem_for_mma();
+    __syncthreads();
+    mma_atb<D, 2, 64>(dq, ds01, sk, 0);
+    mma_wait<0>();
+    fence_acc<D / 8>(dq);
+    store_dq<D>(a, b, h, warpgroup_rows(all, 1), dq);
+    __syncthreads();  // every warp is done with ds01
+  } else {
+    zero();
+  }
+  // (0, 0): key tile 0 is done, and query tile 0's dQ.
+  cp_async_wait<0>();
+  fence_smem_for_mma();
+  __syncthreads();
+  kpos(0, kp);
+  column_pair_grads(g, sk, sv, sq, sdo, slse, sdelta, queries, 0, kp, true, dk, dv, dsf);
+  store_frags(ds01, dsf);
+  store_column_dkv(a, b, h, warpgroup_rows(all, 0), dk, dv);
+  fence_smem_for_mma();
+  __syncthreads();
+  mma_atb<D, 1, 64>(dq, ds01, sk, 0);
+  mma_wait<0>();
+  fence_acc<D / 8>(dq);
+  store_dq<D>(a, b, h, warpgroup_rows(all, 0), dq);
+}
+
+// Whether the column launch runs short_column_backward_kernel.
+bool short_columns(Kind kind, const Geometry& g, int batch) {
+  return kind == kStridedColumn && g.d == 64 && g.n / g.l <= kShortColumnTiles * kTile &&
+         owns_dq(kind, g, batch);
+}
+
+void launch_short_columns(const BwdArgs& a, cudaStream_t stream) {
+  size_t smem = kShortColumnSmemTiles * kTileElems<64> * sizeof(__half) +
+                4 * kTile * sizeof(float) + kTileAlign;
+  static bool ready = [&] {
+    CUDA_CHECK(cudaFuncSetAttribute(short_column_backward_kernel,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    return true;
+  }();
+  (void)ready;
+  launch_chained(true, short_column_backward_kernel, dim3(a.g.l * a.pairs), kThreads, smem,
+                 stream, a);
+}
+
 template <int D, int WGS>
 void launch_pass(const BwdArgs& a, const ItemOrder& order, int tiles, cudaStream_t stream) {
   size_t smem = backward_smem<D, WGS>();
@@ -738,6 +947,10 @@ void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, c
   ST_CHECK(chunks == 1 || p.dkv_acc, "attention: split backward without its accumulator");
   const bool own = owns_dq(kind, g, batch);
   BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks, own, 0};
+  if (short_columns(kind, g, batch)) {
+    launch_short_columns(a, stream);
+    return;
+  }
   ItemOrder order{};
   int wgs = backward_warpgroups(kind, g, batch);
   ST_CHECK(!own || wgs == 1, "attention: a launch that owns dQ runs one warpgroup");

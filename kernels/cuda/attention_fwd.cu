@@ -347,6 +347,93 @@ __global__ void __launch_bounds__(kThreads, kBandBlocksPerSm) band_forward_kerne
   if (!waited) wait_then_allow_next();  // every block waits (chain.cuh)
 }
 
+// Short strided columns (n / l <= 128 rows: one or two tiles), d = 64: a
+// block takes one head's whole column and loads all its tiles at its start
+// (Q1, K0, V0, then K1, V1, then Q0; one round trip, not one per step),
+// then query tile 1 over key tiles 0 and 1, then query tile 0 over key
+// tile 0.  (A block per query tile read key tile 0 twice.)
+constexpr int kShortColumnTiles = 2;
+
+__global__ void __launch_bounds__(kThreads, 4) short_column_forward_kernel(FwdArgs a) {
+  extern __shared__ unsigned char smem_raw[];
+  constexpr int D = 64, T = kTileElems<64>;
+  __half* sq = reinterpret_cast<__half*>(aligned_smem(smem_raw));  // Q0, Q1
+  __half* sk = sq + 2 * T;                                          // K0, K1
+  __half* sv = sk + 2 * T;                                          // V0, V1
+  const Geometry& g = a.g;
+  const BlockTile bt = block_tile(g, a.pairs, 1);
+  const int b = bt.b, h = bt.h, col = bt.x, rows = g.n / g.l, part = head_part(g, h);
+  wait_then_allow_next();
+  // The column's keys (none for a head without the column part).
+  const Seg keys = run(col, g.l, part != 1 ? rows : 0, part == 0 ? kLT : kLE);
+  const Seg all = run(col, g.l, rows, kLE);  // the column's rows, for the loads
+  const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
+  auto load = [&](__half* dst, int which, int t) {  // which: 0 Q, 1 K, 2 V
+    load_run_tile<D>(dst + t * T, base + (which * g.heads + h) * D, g.qkv_width, all, t * kTile);
+  };
+  const bool two = rows > kTile;
+  if (two) load(sq, 0, 1);
+  load(sk, 1, 0);
+  load(sv, 2, 0);
+  cp_async_commit();
+  if (two) load(sk, 1, 1), load(sv, 2, 1);
+  cp_async_commit();
+  load(sq, 0, 0);
+  cp_async_commit();
+
+  const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
+  const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
+  float m[2], sum[2], o[D / 8][4];
+  auto start = [&] {
+    m[0] = m[1] = -INFINITY, sum[0] = sum[1] = 0;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0;
+  };
+  // Query tile tq against key tile tk (both in shared memory).
+  auto step = [&](int tq, int tk, bool masked) {
+    const int qpos[2] = {col + g.l * (tq * kTile + row[0]), col + g.l * (tq * kTile + row[1])};
+    float s[kTile / 8][4];
+    mma_abt<D>(s, sq + tq * T, sk + tk * T);
+    mma_wait<0>();
+    fence_acc<kTile / 8>(s);
+    if (masked) apply_mask(s, keys, g, tk * kTile, qpos, false);
+    softmax_pv<D>(s, m, sum, o, sv + tk * T, g.scale_log2);
+  };
+  auto ready = [&](auto wait) {
+    wait();
+    fence_smem_for_mma();
+    __syncthreads();
+  };
+  if (two) {
+    start();
+    ready([] { cp_async_wait<2>(); });
+    step(1, 0, !(part != 1 && rows == 2 * kTile));
+    ready([] { cp_async_wait<1>(); });
+    step(1, 1, true);
+    store_output<D>(a, b, h, warpgroup_rows(all, 1), m, sum, o, nullptr, nullptr);
+  }
+  start();
+  ready([] { cp_async_wait<0>(); });
+  step(0, 0, true);
+  store_output<D>(a, b, h, warpgroup_rows(all, 0), m, sum, o, nullptr, nullptr);
+}
+
+bool short_columns(Kind kind, const Geometry& g) {
+  return kind == kStridedColumn && g.d == 64 && g.n / g.l <= kShortColumnTiles * kTile;
+}
+
+void launch_short_columns(const FwdArgs& a, cudaStream_t stream) {
+  size_t smem = 6 * kTileElems<64> * sizeof(__half) + kTileAlign;
+  static bool ready = [&] {
+    CUDA_CHECK(cudaFuncSetAttribute(short_column_forward_kernel,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    return true;
+  }();
+  (void)ready;
+  launch_chained(true, short_column_forward_kernel, dim3(a.g.l * a.pairs), kThreads, smem, stream,
+                 a);
+}
+
 // Whether the band's forward runs band_forward_kernel: a query tile's keys
 // span 1 + ceil((l - 1) / 64) key tiles (tile-aligned starts).
 bool band_window(Kind kind, const Geometry& g) {
@@ -372,6 +459,10 @@ void launch_forward(Kind kind, bool accumulate, const Geometry& g, int batch, co
   FwdArgs a{g, p, kind, accumulate, batch * g.heads};
   if (band_window(kind, g)) {
     launch_band(a, stream);
+    return;
+  }
+  if (short_columns(kind, g)) {
+    launch_short_columns(a, stream);
     return;
   }
   // Two warpgroups per block read each key and value tile once for 128

@@ -187,8 +187,13 @@ TEST(AttentionCuda, MatchesCpuOnEveryPatternModeAndHeadSize) {
       for (AttentionPart part : all_parts(p)) {
         // l = 128 as in the paper; a second stride exercises other tile shapes.
         check_full(*gpu, make_spec(p, part, 512, 128, 32, 2, 2, 4, d, d), seed += 2);
-        if (p == Pattern::Strided)
+        if (p == Pattern::Strided) {
           check_full(*gpu, make_spec(p, part, 640, 16, 1, 1, 1, 2, d, d), seed += 2);
+          // Columns of two tiles, the second partial (100 rows) and whole
+          // (128): the short columns' kernels with d = 64.
+          check_full(*gpu, make_spec(p, part, 1600, 16, 1, 1, 1, 2, d, d), seed += 2);
+          check_full(*gpu, make_spec(p, part, 2048, 16, 1, 1, 1, 2, d, d), seed += 2);
+        }
         if (p == Pattern::Fixed) {
           check_full(*gpu, make_spec(p, part, 384, 64, 8, 1, 1, 2, d, d), seed += 2);
           // A summary width that is not a power of two: cells by division.
