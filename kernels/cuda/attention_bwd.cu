@@ -198,15 +198,43 @@ __device__ inline void store_dq(const BwdArgs& a, int b, int h, const Seg& rows,
     // n = 16384 forward+backward 0.286 -> 0.274 ms).
     float2 column[D / 8];
 #pragma unroll
-    for (int j = 0; j < D / 8; ++j)
-      column[j] = add_column ? __half22float2(*reinterpret_cast<const __half2*>(dst + 8 * j + 2 * t4))
-                             : make_float2(0, 0);
+    for (int j = 0; j < D / 8; ++j) {
+      const __half2* src = reinterpret_cast<const __half2*>(dst + 8 * j + 2 * t4);
+      column[j] = add_column ? __half22float2(*src) : make_float2(0, 0);
+    }
 #pragma unroll
     for (int j = 0; j < D / 8; ++j)
       *reinterpret_cast<__half2*>(dst + 8 * j + 2 * t4) =
           __floats2half2_rn(dq[j][2 * r] * scale + column[j].x,
                             dq[j][2 * r + 1] * scale + column[j].y);
   }
+}
+
+// A key-major tile's P^T = 2^(S^T scale_log2 - lse) in place, lse (base 2)
+// of the tile's 64 queries, its columns.
+__device__ inline void probs_t(float (*s)[4], const float* lse, float scale_log2) {
+  const int t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int j = 0; j < kTile / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      s[j][e] = fast_exp2(s[j][e] * scale_log2 - lse[8 * j + 2 * t4 + e % 2]);
+}
+
+// dS^T = P^T (dP^T - delta) in place of dP^T, P^T as the fp16 fragments the
+// dV product used, delta of the tile's 64 queries.
+__device__ inline void dscores_t(float (*dp)[4], const uint32_t (*pf)[4], const float* delta) {
+  const int t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int j = 0; j < kTile / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; e += 2) {
+      const __half2* p2 = reinterpret_cast<const __half2*>(&pf[j / 2][(j % 2) * 2 + e / 2]);
+      float2 p = __half22float2(*p2);
+      const float* d = delta + 8 * j + 2 * t4;
+      dp[j][e] = p.x * (dp[j][e] - d[0]);
+      dp[j][e + 1] = p.y * (dp[j][e + 1] - d[1]);
+    }
 }
 
 // The strided launches' dQ without atomics (owns_dq): a block's keys and
@@ -489,27 +517,13 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     mma_wait<1>();  // S^T
     fence_acc<kTile / 8>(s);
     if (needs_mask(full, t)) apply_mask(s, seg, g, it.e0, kpos, true);
-#pragma unroll
-    for (int j = 0; j < kTile / 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        s[j][e] = fast_exp2(s[j][e] * g.scale_log2 -
-                            slse[buf * kTile + 8 * j + 2 * t4 + e % 2]);  // P^T
+    probs_t(s, slse + buf * kTile, g.scale_log2);  // P^T
     uint32_t pf[kTile / 16][4];  // P^T in fp16
     pack_a(pf, s);
     mma_pb<D>(dv, pf, do_tile);
     mma_wait<1>();  // dP^T
     fence_acc<kTile / 8>(dp);
-#pragma unroll
-    for (int j = 0; j < kTile / 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; e += 2) {
-        const __half2* p2 = reinterpret_cast<const __half2*>(&pf[j / 2][(j % 2) * 2 + e / 2]);
-        float2 p = __half22float2(*p2);
-        const float* d = sdelta + buf * kTile + 8 * j + 2 * t4;
-        dp[j][e] = p.x * (dp[j][e] - d[0]);  // dS^T
-        dp[j][e + 1] = p.y * (dp[j][e + 1] - d[1]);
-      }
+    dscores_t(dp, pf, sdelta + buf * kTile);  // dS^T
     uint32_t dsf[kTile / 16][4];  // dS^T in fp16
     pack_a(dsf, dp);
     mma_pb<D>(dk, dsf, q_tile);
@@ -684,33 +698,19 @@ __device__ inline void column_pair_grads(const Geometry& g, const __half* k_tile
                                          const float* delta, const Seg& queries, int tq,
                                          const int* kpos, bool masked, float (*dk)[4],
                                          float (*dv)[4], uint32_t (*dsf)[4]) {
-  const int t4 = threadIdx.x % 4;
   float s[kTile / 8][4], dp[kTile / 8][4];  // rows keys, columns queries
   mma_abt<64>(s, k_tile, q_tile);
   mma_abt<64>(dp, v_tile, do_tile);
   mma_wait<1>();  // S^T
   fence_acc<kTile / 8>(s);
   if (masked) apply_mask(s, queries, g, tq * kTile, kpos, true);
-#pragma unroll
-  for (int j = 0; j < kTile / 8; ++j)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      s[j][e] = fast_exp2(s[j][e] * g.scale_log2 - lse[8 * j + 2 * t4 + e % 2]);  // P^T
+  probs_t(s, lse, g.scale_log2);  // P^T
   uint32_t pf[kTile / 16][4];
   pack_a(pf, s);
   mma_pb<64>(dv, pf, do_tile);
   mma_wait<1>();  // dP^T
   fence_acc<kTile / 8>(dp);
-#pragma unroll
-  for (int j = 0; j < kTile / 8; ++j)
-#pragma unroll
-    for (int e = 0; e < 4; e += 2) {
-      const __half2* p2 = reinterpret_cast<const __half2*>(&pf[j / 2][(j % 2) * 2 + e / 2]);
-      float2 p = __half22float2(*p2);
-      const float* d = delta + 8 * j + 2 * t4;
-      dp[j][e] = p.x * (dp[j][e] - d[0]);  // dS^T
-      dp[j][e + 1] = p.y * (dp[j][e + 1] - d[1]);
-    }
+  dscores_t(dp, pf, delta);  // dS^T
   pack_a(dsf, dp);
   mma_pb<64>(dk, dsf, q_tile);
   mma_wait<0>();  // dV and dK: P^T may be overwritten now
