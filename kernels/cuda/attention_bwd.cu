@@ -687,7 +687,9 @@ __global__ void add_summary_grads_kernel(Geometry g, int64_t chunks, const float
 // Shared memory: K0 K1 Q0 Q1 dO0 dO1 V0 V1 X (9 tiles, 72 KiB: three
 // blocks per SM); dS^T(0, 1) goes where V1 was, dS^T(1, 1) into X, so the
 // two are consecutive as K0 and K1 are; dS^T(0, 0) then where V1 was.
-constexpr int kShortColumnTiles = 2;
+// H100, side by side (2026-12-07): strided n = 16384 forward+backward
+// 0.263-0.267 -> 0.259-0.262 ms (with the forward's short columns too,
+// 0.253-0.254).
 constexpr int kShortColumnSmemTiles = 9;
 
 // One tile pair of a short column: dK, dV of key tile tk += its queries' of
@@ -852,12 +854,6 @@ __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdA
   store_dq<D>(a, b, h, warpgroup_rows(all, 0), dq);
 }
 
-// Whether the column launch runs short_column_backward_kernel.
-bool short_columns(Kind kind, const Geometry& g, int batch) {
-  return kind == kStridedColumn && g.d == 64 && g.n / g.l <= kShortColumnTiles * kTile &&
-         owns_dq(kind, g, batch);
-}
-
 void launch_short_columns(const BwdArgs& a, cudaStream_t stream) {
   size_t smem = kShortColumnSmemTiles * kTileElems<64> * sizeof(__half) +
                 4 * kTile * sizeof(float) + kTileAlign;
@@ -928,9 +924,9 @@ bool owns_dq(Kind kind, const Geometry& g, int batch) {
   // The band's own dQ costs more than it saves (the epilogue) where the
   // column launch adds to dq_acc anyway (long columns, wide blocks: H100,
   // strided n = 262144 8.59 -> 8.71 ms with it).
-  bool short_columns = backward_warpgroups(kStridedColumn, g, batch) == 1;
-  return (kind == kStridedBand && (short_columns || g.part == 1)) ||
-         (kind == kStridedColumn && short_columns);
+  bool one_warpgroup_columns = backward_warpgroups(kStridedColumn, g, batch) == 1;
+  return (kind == kStridedBand && (one_warpgroup_columns || g.part == 1)) ||
+         (kind == kStridedColumn && one_warpgroup_columns);
 }
 
 void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p, bool zero_dq,
@@ -947,7 +943,8 @@ void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, c
   ST_CHECK(chunks == 1 || p.dkv_acc, "attention: split backward without its accumulator");
   const bool own = owns_dq(kind, g, batch);
   BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks, own, 0};
-  if (short_columns(kind, g, batch)) {
+  if (short_columns(kind, g)) {
+    ST_CHECK(own, "attention: short strided columns own their dQ");
     launch_short_columns(a, stream);
     return;
   }

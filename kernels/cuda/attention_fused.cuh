@@ -67,6 +67,15 @@ void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,
 // it finds there (with accumulate); else (the columns before the band) it
 // stores those partial sums, scaled, in fp16 into d_qkv's Q columns.
 bool owns_dq(Kind kind, const Geometry& g, int batch);
+
+// Strided columns of at most kShortColumnTiles tiles (n / l <= 128 rows)
+// with d = 64 run a block per column and head, forward and backward, each
+// loading all its tiles at its start (short_column_forward_kernel,
+// short_column_backward_kernel); they own their dQ.
+constexpr int kShortColumnTiles = 2;
+inline bool short_columns(Kind kind, const Geometry& g) {
+  return kind == kStridedColumn && g.d == 64 && g.n / g.l <= kShortColumnTiles * kTile;
+}
 __host__ __device__ inline bool writes_final_dq(Kind kind, const Geometry& g) {
   return kind == kStridedBand || g.part == 2;  // 2: AttentionPart::Part2
 }
