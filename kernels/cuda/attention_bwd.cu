@@ -273,9 +273,7 @@ __device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, in
   if (plan.nseg > 0) load_q(0);  // the own queries: Q, dO, lse, delta into buffer 0
   if (ntiles > 0) load_kv(0);
   cp_async_commit();
-  cp_async_wait<0>();
-  fence_smem_for_mma();
-  __syncthreads();
+  wait_copies_for_mma<0>();
 
   float dq[D / 8][4];
   if (plan.nseg > 0) {
@@ -296,9 +294,7 @@ __device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, in
   const FullTiles full = full_tiles(before, g, run_pos(own, 0), run_pos(own, own.count - 1), false);
   for (int c = 0; c < ntiles; ++c) {
     if (c > 0) {
-      cp_async_wait<0>();  // tile c
-      fence_smem_for_mma();
-      __syncthreads();  // also: every warp is done with tile c - 1
+      wait_copies_for_mma<0>();  // tile c; every warp is done with tile c - 1
     }
     float s[kTile / 8][4], dp[kTile / 8][4];  // rows queries, columns keys
     mma_abt<D>(s, sq, k_tile(c));
@@ -464,9 +460,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   if constexpr (kOneBarrier<WGS>) {  // the loop's barrier is a tile ahead
     if (t_begin + 1 < t_end) load_q(t_begin + 1);
     cp_async_commit();
-    cp_async_wait<1>();  // keys, values, query tile t_begin
-    fence_smem_for_mma();
-    __syncthreads();
+    wait_copies_for_mma<1>();  // keys, values, query tile t_begin
   }
 
   const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32, t4 = lane % 4;
@@ -492,9 +486,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // accumulators.)
   for (int t = t_begin; t < t_end; ++t) {
     if constexpr (!kOneBarrier<WGS>) {
-      cp_async_wait<0>();  // query tile t
-      fence_smem_for_mma();
-      __syncthreads();  // also: every warp is done with tile t - 1 and its sds
+      // Query tile t; every warp is done with tile t - 1 and its sds.
+      wait_copies_for_mma<0>();
     }
     const int buf = t % QB;
     const __half* q_tile = sq + buf * T;
@@ -807,11 +800,8 @@ __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdA
   uint32_t dsf[kTile / 16][4];
   int kp[2];
   if (two) {
-    const bool full01 = part != 1 && rows == 2 * kTile;  // (0, 1): every pair allowed
     // (1, 1): key tile 1 is done.
-    cp_async_wait<2>();
-    fence_smem_for_mma();
-    __syncthreads();
+    wait_copies_for_mma<2>();
     zero();
     kpos(1, kp);
     column_pair_grads(g, sk + T, sv + T, sq + T, sdo + T, slse + kTile, sdelta + kTile, queries,
@@ -819,13 +809,11 @@ __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdA
     store_frags(ds11, dsf);
     store_column_dkv(a, b, h, warpgroup_rows(all, 1), dk, dv);
     // (0, 1).
-    cp_async_wait<1>();
-    fence_smem_for_mma();
-    __syncthreads();  // also: every warp is done with V1
+    wait_copies_for_mma<1>();  // also: every warp is done with V1
     zero();
     kpos(0, kp);
     column_pair_grads(g, sk, sv, sq + T, sdo + T, slse + kTile, sdelta + kTile, queries, 1, kp,
-                      !full01, dk, dv, dsf);
+                      !short_column_tiles_full(part, rows), dk, dv, dsf);
     store_frags(ds01, dsf);
     // dQ of query tile 1 over both key tiles: [dS^T(0, 1); dS^T(1, 1)]^T [K0; K1].
     fence_smem_for_mma();
@@ -839,9 +827,7 @@ __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdA
     zero();
   }
   // (0, 0): key tile 0 is done, and query tile 0's dQ.
-  cp_async_wait<0>();
-  fence_smem_for_mma();
-  __syncthreads();
+  wait_copies_for_mma<0>();
   kpos(0, kp);
   column_pair_grads(g, sk, sv, sq, sdo, slse, sdelta, queries, 0, kp, true, dk, dv, dsf);
   store_frags(ds01, dsf);

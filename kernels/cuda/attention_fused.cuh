@@ -76,6 +76,11 @@ constexpr int kShortColumnTiles = 2;
 inline bool short_columns(Kind kind, const Geometry& g) {
   return kind == kStridedColumn && g.d == 64 && g.n / g.l <= kShortColumnTiles * kTile;
 }
+// Whether a short column's pair (key tile 0, query tile 1) needs no mask:
+// the column has both tiles whole and a head part that uses it.
+__host__ __device__ inline bool short_column_tiles_full(int part, int rows) {
+  return part != 1 && rows == kShortColumnTiles * kTile;
+}
 __host__ __device__ inline bool writes_final_dq(Kind kind, const Geometry& g) {
   return kind == kStridedBand || g.part == 2;  // 2: AttentionPart::Part2
 }

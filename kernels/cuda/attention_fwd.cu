@@ -194,9 +194,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
   for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0;
 
   for (int t = 0; t < ntiles; ++t) {
-    cp_async_wait<0>();  // key and value tile t
-    fence_smem_for_mma();
-    __syncthreads();  // also: every warp is done with tile t - 1
+    wait_copies_for_mma<0>();  // key and value tile t; every warp is done with tile t - 1
     float s[kTile / 8][4];
     mma_abt<D>(s, my_q, sk + (t % 2) * T);
     // The next tile's copies are issued while the tensor cores compute S:
@@ -325,9 +323,8 @@ __global__ void __launch_bounds__(kThreads, kBandBlocksPerSm) band_forward_kerne
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0;
     for (int t = 0; t < ntiles; ++t) {
-      cp_async_wait<0>();  // key tile m0 + t, the query tile
-      fence_smem_for_mma();
-      __syncthreads();  // also: every warp is done with the step before
+      // Key tile m0 + t, the query tile; every warp is done with the step before.
+      wait_copies_for_mma<0>();
       const int mt = m0 + t;
       float s[kTile / 8][4];
       mma_abt<D>(s, q_tile, sk + mt % kBandRing * T);
@@ -354,7 +351,6 @@ __global__ void __launch_bounds__(kThreads, kBandBlocksPerSm) band_forward_kerne
 // tile 0.  (A block per query tile read key tile 0 twice.)  H100, side
 // by side (2026-12-07): strided n = 16384 forward 0.077-0.079 ->
 // 0.071-0.072 ms.
-
 __global__ void __launch_bounds__(kThreads, 4) short_column_forward_kernel(FwdArgs a) {
   extern __shared__ unsigned char smem_raw[];
   constexpr int D = 64, T = kTileElems<64>;
@@ -400,21 +396,16 @@ __global__ void __launch_bounds__(kThreads, 4) short_column_forward_kernel(FwdAr
     if (masked) apply_mask(s, keys, g, tk * kTile, qpos, false);
     softmax_pv<D>(s, m, sum, o, sv + tk * T, g.scale_log2);
   };
-  auto ready = [&](auto wait) {
-    wait();
-    fence_smem_for_mma();
-    __syncthreads();
-  };
   if (two) {
     start();
-    ready([] { cp_async_wait<2>(); });
-    step(1, 0, !(part != 1 && rows == 2 * kTile));
-    ready([] { cp_async_wait<1>(); });
+    wait_copies_for_mma<2>();
+    step(1, 0, !short_column_tiles_full(part, rows));
+    wait_copies_for_mma<1>();
     step(1, 1, true);
     store_output<D>(a, b, h, warpgroup_rows(all, 1), m, sum, o, nullptr, nullptr);
   }
   start();
-  ready([] { cp_async_wait<0>(); });
+  wait_copies_for_mma<0>();
   step(0, 0, true);
   store_output<D>(a, b, h, warpgroup_rows(all, 0), m, sum, o, nullptr, nullptr);
 }

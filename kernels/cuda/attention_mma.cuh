@@ -69,6 +69,15 @@ __device__ inline void fence_smem_for_mma() {
 #endif
 }
 
+// This thread's copies, all but its N latest groups, are in; then, past
+// the barrier, every thread's are, visible to the tensor cores too.
+template <int N>
+__device__ inline void wait_copies_for_mma() {
+  cp_async_wait<N>();
+  fence_smem_for_mma();
+  __syncthreads();
+}
+
 __device__ inline uint32_t pack_half2(float lo, float hi) {
   __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&h);
