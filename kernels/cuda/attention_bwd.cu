@@ -35,6 +35,7 @@ struct BwdArgs {
   int chunks;  // > 1: split, dK and dV added to dkv_acc (kFixedSummary only)
   bool own_dq;  // owns_dq: the blocks write their queries' dQ whole (one warpgroup)
   int halves;   // > 0: kFixedSummary in halves (summary_items), ItemOrder
+  int slots;    // blocks in flight: SMs times blocks per SM
 };
 
 // The order of a launch in halves (SummaryItems::order): a kernel parameter
@@ -420,8 +421,20 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
   const int64_t orow = int64_t(b) * g.n * g.out_width + h * D;
   const int64_t stat = (int64_t(b) * g.heads + h) * g.n;
+  // Step t visits query tile tile_of(t), so that the summary keys' blocks in
+  // flight, whose first query tiles lie far apart, read the same query tiles
+  // and add to the same dQ rows at about the same time (their L2 footprint).
+  // Blocks run in waves of a.slots, longest first.  A wave that starts
+  // together walks back from the last query tile together; its blocks end
+  // shortest first, and the next wave's start in that order, longest first,
+  // each later by as much as its first query tile lies further up: walking
+  // forward, they are at the same query tile throughout and end together,
+  // so the wave after walks back again.  (Halves and split runs: back.)
+  const bool backward_walk = Kind(a.kind) == kFixedSummary &&
+                             (a.halves > 0 || split || blockIdx.x / a.slots % 2 == 0);
+  auto tile_of = [&](int t) { return backward_walk ? t_begin + t_end - 1 - t : t; };
   auto load_q = [&](int t) {
-    InnerTile it = inner_tile(plan, t);
+    InnerTile it = inner_tile(plan, tile_of(t));
     const Seg s = pick(plan, it.seg);
     int buf = t % QB;
     if (wg == 0) load_run_tile<D>(sq + buf * T, base + h * D, g.qkv_width, s, it.e0);
@@ -505,11 +518,11 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         load_prev();
       cp_async_commit();
     }
-    InnerTile it = inner_tile(plan, t);
+    InnerTile it = inner_tile(plan, tile_of(t));
     const Seg seg = pick(plan, it.seg);
     mma_wait<1>();  // S^T
     fence_acc<kTile / 8>(s);
-    if (needs_mask(full, t)) apply_mask(s, seg, g, it.e0, kpos, true);
+    if (needs_mask(full, tile_of(t))) apply_mask(s, seg, g, it.e0, kpos, true);
     probs_t(s, slse + buf * kTile, g.scale_log2);  // P^T
     uint32_t pf[kTile / 16][4];  // P^T in fp16
     pack_a(pf, s);
@@ -863,8 +876,10 @@ void launch_pass(const BwdArgs& a, const ItemOrder& order, int tiles, cudaStream
   }();
   (void)ready;
   dim3 grid(tiles * a.pairs * a.chunks);
+  BwdArgs args = a;
+  args.slots = sm_count() * kBwdBlocksPerSm<D, WGS>;
   // A split launch follows the memset of its accumulator, not a kernel.
-  launch_chained(a.chunks == 1, backward_kernel<D, WGS>, grid, WGS * kThreads, smem, stream, a,
+  launch_chained(a.chunks == 1, backward_kernel<D, WGS>, grid, WGS * kThreads, smem, stream, args,
                  order);
 }
 
@@ -928,7 +943,7 @@ void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, c
   int chunks = kind == kFixedSummary ? summary_chunks(g, batch) : 1;
   ST_CHECK(chunks == 1 || p.dkv_acc, "attention: split backward without its accumulator");
   const bool own = owns_dq(kind, g, batch);
-  BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks, own, 0};
+  BwdArgs a{g, p, kind, accumulate, batch * g.heads, chunks, own, 0, 0};
   if (short_columns(kind, g)) {
     ST_CHECK(own, "attention: short strided columns own their dQ");
     launch_short_columns(a, stream);
