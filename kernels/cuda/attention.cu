@@ -110,7 +110,10 @@ void attention_backward(__half* d_qkv, const __half* d_out, const __half* qkv,
   p.qkv = qkv, p.out = out, p.d_out = d_out, p.lse = lse, p.delta = delta.ptr<float>();
   p.lse2 = lse2.ptr<float>();
   p.dq_acc = adds_to_dq ? dq_acc.ptr<float>() : nullptr, p.d_qkv = d_qkv;
-  launch_backward_prologue(g, batch, p, adds_to_dq, stream);
+  // A first launch that owns its dQ, where later ones add to dq_acc, stores
+  // every row of it (the fixed pattern's blocks: owns_dq): nothing to zero.
+  const bool zero_dq = adds_to_dq && !owns_dq(launches.front().kind, g, batch);
+  launch_backward_prologue(g, batch, p, zero_dq, stream);
   for (const Launch& l : launches) {
     bool split = l.kind == kFixedSummary && summary_chunks(g, batch) > 1;
     Tensor dkv_acc;

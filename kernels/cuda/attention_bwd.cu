@@ -13,7 +13,9 @@
 // rowsum(dO O), lse in base 2 and a zeroed dQ accumulator; after, dQ scaled
 // and rounded to fp16 into d_qkv.  The strided pattern's one-warpgroup
 // blocks need neither the additions nor the epilogue: each writes its own
-// queries' dQ whole (own_dq_pass).
+// queries' dQ whole (own_dq_pass).  So do the fixed pattern's blocks, into
+// every row of the accumulator, which the summary keys then add to: it
+// needs no zeroing.
 #include <algorithm>
 #include <cmath>
 
@@ -211,6 +213,24 @@ __device__ inline void store_dq(const BwdArgs& a, int b, int h, const Seg& rows,
   }
 }
 
+// The same rows unscaled in fp32 into dq_acc, for the launch after to add
+// to (the fixed pattern's blocks before the summary keys).
+template <int D>
+__device__ inline void store_dq_acc(const BwdArgs& a, int b, int h, const Seg& rows,
+                                    const float (*dq)[4]) {
+  const Geometry& g = a.g;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x % kThreads / 32, t4 = lane % 4;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = warp * 16 + lane / 4 + 8 * r;
+    if (i >= rows.count) continue;
+    float* dst = a.p.dq_acc + ((int64_t(b) * g.heads + h) * g.n + run_pos(rows, i)) * D;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j)
+      *reinterpret_cast<float2*>(dst + 8 * j + 2 * t4) = make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
+  }
+}
+
 // A key-major tile's P^T = 2^(S^T scale_log2 - lse) in place, lse (base 2)
 // of the tile's 64 queries, its columns.
 __device__ inline void probs_t(float (*s)[4], const float* lse, float scale_log2) {
@@ -238,13 +258,13 @@ __device__ inline void dscores_t(float (*dp)[4], const uint32_t (*pf)[4], const 
     }
 }
 
-// The strided launches' dQ without atomics (owns_dq): a block's keys and
-// its inner tile 0 of queries are the same 64 positions, and the block
-// computes those queries' whole dQ of the launch's relation, so no other
-// block adds to their rows.  From the block's own keys: dS of tile 0, whose
-// dS^T the key-major loop kept in sds, times K.  From the keys before them
-// (keys_before: the band's l - 1 positions before, the column's earlier
-// rows), recomputed query-major after the loop: S = Q K^T, dP = dO V^T,
+// The strided launches' and the fixed blocks' dQ without atomics
+// (owns_dq): a block's keys and its inner tile 0 of queries are the same 64
+// positions, and the block computes those queries' whole dQ of the launch's
+// relation, so no other block adds to their rows.  From the block's own
+// keys: dS of tile 0, whose dS^T the key-major loop kept in sds, times K.
+// From the keys before them (keys_before: the band's l - 1 positions
+// before, the column's earlier rows, the fixed block's), recomputed query-major after the loop: S = Q K^T, dP = dO V^T,
 // dS = P (dP - delta), dQ += dS K, three products per tile.  The loop's
 // later query tiles then need no dQ (they are later blocks' own), so it
 // runs 4 products per tile and no reductions.  (Done before the loop, with
@@ -322,7 +342,10 @@ __device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, in
     fence_acc<D / 8>(dq);
     fence_frag(dsf);
   }
-  store_dq<D>(a, b, h, own, dq);
+  if (Kind(a.kind) == kFixedBlock && !writes_final_dq(kFixedBlock, g))
+    store_dq_acc<D>(a, b, h, own, dq);
+  else
+    store_dq<D>(a, b, h, own, dq);
 }
 
 // Thread blocks per SM: with one warpgroup (about 168 registers a thread)
@@ -395,8 +418,9 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // earlier one's dK and dV computes its tiles first (its dQ goes to the
   // accumulator, which the prologue kernel zeroed, or, where it owns its
   // dQ, is written after the wait) and waits for that one only before it
-  // reads them; any other launch waits now.
-  if (!add_prev) wait_then_allow_next();
+  // reads them; any other launch waits now, and so do the summary keys,
+  // whose dQ adds to the rows that the blocks' launch before them stored.
+  if (!add_prev || Kind(a.kind) == kFixedSummary) wait_then_allow_next();
   int t_begin = split ? bt.chunk * kSplitTiles : 0;
   int t_end = split ? min(inner_tiles(plan), t_begin + kSplitTiles) : inner_tiles(plan);
   if (WGS == 3 && half > 0) {
@@ -927,7 +951,7 @@ bool owns_dq(Kind kind, const Geometry& g, int batch) {
   // strided n = 262144 8.59 -> 8.71 ms with it).
   bool one_warpgroup_columns = backward_warpgroups(kStridedColumn, g, batch) == 1;
   return (kind == kStridedBand && (one_warpgroup_columns || g.part == 1)) ||
-         (kind == kStridedColumn && one_warpgroup_columns);
+         (kind == kStridedColumn && one_warpgroup_columns) || kind == kFixedBlock;
 }
 
 void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p, bool zero_dq,

@@ -61,11 +61,15 @@ void launch_backward_epilogue(const Geometry& g, int batch, const Pointers& p,
 // Key-major launches whose blocks each write their queries' whole dQ of
 // the launch's relation instead of adding to dq_acc (attention_bwd.cu,
 // own_dq_pass): the strided columns where they run blocks of one
-// warpgroup, and then (or alone, in part 1) the band.  Such a launch
-// writes the final fp16 dQ where it is the pattern's last (the band; the
-// columns of part-2-only attention), adding the columns' partial sums that
-// it finds there (with accumulate); else (the columns before the band) it
-// stores those partial sums, scaled, in fp16 into d_qkv's Q columns.
+// warpgroup, and then (or alone, in part 1) the band; the fixed pattern's
+// block part.  Such a launch writes the final fp16 dQ where it is the
+// pattern's last (the band; the columns of part-2-only attention; the
+// blocks of part-1-only attention), adding the columns' partial sums that
+// it finds there (with accumulate); else the strided columns before the
+// band store those partial sums, scaled, in fp16 into d_qkv's Q columns,
+// and the fixed pattern's blocks store theirs in fp32 into every row of
+// dq_acc, to which the summary keys then add (so the prologue need not
+// zero it).
 bool owns_dq(Kind kind, const Geometry& g, int batch);
 
 // Strided columns of at most kShortColumnTiles tiles (n / l <= 128 rows)
@@ -82,7 +86,8 @@ __host__ __device__ inline bool short_column_tiles_full(int part, int rows) {
   return part != 1 && rows == kShortColumnTiles * kTile;
 }
 __host__ __device__ inline bool writes_final_dq(Kind kind, const Geometry& g) {
-  return kind == kStridedBand || g.part == 2;  // 2: AttentionPart::Part2
+  if (kind == kFixedBlock) return g.part == 1;  // AttentionPart::Part1: no summary launch
+  return kind == kStridedBand || g.part == 2;   // 2: AttentionPart::Part2
 }
 
 // The fixed pattern's summary keys meet up to n queries each.  Where their

@@ -287,18 +287,23 @@ __host__ __device__ inline Plan key_plan(Kind kind, const Geometry& g, int x, in
   return p;
 }
 
-// The strided launches' key-major plans of one tile (64 keys) have inner
-// tile 0 at the keys' own positions (a band's queries start at its first
-// key, a column's at its first row).  For those queries, the keys before
+// The strided and fixed-block launches' key-major plans of one tile (64
+// keys) have inner tile 0 at the keys' own positions (a band's or block's
+// queries start at its first key, a column's at its first row).  For those queries, the keys before
 // them that they attend: the band's l - 1 positions before the tile, from
 // a tile boundary (the relation's mask drops the rest); the column's
-// earlier rows.  With the tile's own keys, that is every key the queries
-// attend in the launch's relation (tests/kernels/test_attention_plan.cu),
-// which lets a block write its queries' dQ whole (attention_bwd.cu).
+// earlier rows; the fixed pattern's block's positions before the tile.
+// With the tile's own keys, that is every key the queries attend in the
+// launch's relation (tests/kernels/test_attention_plan.cu), which lets a
+// block write its queries' dQ whole (attention_bwd.cu).
 __host__ __device__ inline Seg keys_before(Kind kind, const Geometry& g, const Plan& p) {
   if (p.nseg == 0) return Seg{};
   const Seg& q = p.seg[0];
   if (kind == kStridedColumn) return run(q.start % g.l, g.l, q.start / g.l, q.rel);
+  if (kind == kFixedBlock) {
+    int block = q.start / g.l * g.l;
+    return run(block, 1, q.start - block, q.rel);
+  }
   int start = max(0, q.start - tiles_of(g.l - 1) * kTile);
   return run(start, 1, q.start - start, q.rel);
 }

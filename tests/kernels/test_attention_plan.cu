@@ -6,8 +6,9 @@
 //  - A tile's mask, one column range per row, keeps exactly the columns
 //    whose pair the relation allows, for random segments and positions.
 //  - Walking a segment's positions with a fixed stride gives seg_pos.
-//  - The strided blocks that write their queries' whole dQ cover each
-//    allowed pair once (keys_before).
+//  - The strided and fixed blocks that write their queries' whole dQ,
+//    with the summary keys adding to the fixed blocks', cover each allowed
+//    pair once (keys_before).
 //  - The inner tiles that the kernels run without a mask hold only allowed
 //    pairs.
 //  - The fixed pattern's summary keys in halves visit the same pairs as
@@ -189,11 +190,12 @@ TEST(AttentionPlan, TilesWithoutAMaskHoldOnlyAllowedPairs) {
   expect_full_tiles_need_no_mask(make_spec(Pattern::Dense, AttentionPart::Merged, 1000, 1, 1, 1, 1));
 }
 
-// The strided launches' one-warpgroup blocks write their queries' whole
-// dQ (attention_bwd.cu, own_dq_pass): a block's inner tile 0 holds its own
-// keys' positions, and those queries' pairs with the own keys and with
-// keys_before cover, over the column and band launches, every allowed pair
-// exactly once.
+// The strided launches' one-warpgroup blocks and the fixed pattern's block
+// launch write their queries' whole dQ (attention_bwd.cu, own_dq_pass): a
+// block's inner tile 0 holds its own keys' positions, and those queries'
+// pairs with the own keys and with keys_before cover, over the column and
+// band launches, every allowed pair exactly once; and so with the pairs of
+// the fixed pattern's summary keys, which add theirs.
 void expect_own_dq_cover(const AttentionSpec& s) {
   SCOPED_TRACE(std::string(part_name(s.part)) + " n=" + std::to_string(s.n) +
                " l=" + std::to_string(s.stride));
@@ -205,6 +207,15 @@ void expect_own_dq_cover(const AttentionSpec& s) {
         Plan plan = key_plan(launch.kind, g, x, h, kTile);
         if (plan.nseg == 0) continue;
         const Seg& own = plan.rows;
+        if (launch.kind == kFixedSummary) {  // adds dQ key-major, by atomics
+          for (int k = 0; k < plan.nseg; ++k)
+            for (int r = 0; r < own.count; ++r)
+              for (int t = 0; t < plan.seg[k].count; ++t) {
+                int i = run_pos(plan.seg[k], t), j = seg_pos(own, g, r);
+                if (relation_allows(plan.seg[k].rel, i, j, g.l)) ++seen[{h, i, j}];
+              }
+          continue;
+        }
         const Seg before = keys_before(launch.kind, g, plan);
         for (int r = 0; r < own.count; ++r) {
           int i = run_pos(own, r);
@@ -231,6 +242,10 @@ TEST(AttentionPlan, OwnDqBlocksCoverEachAllowedPairOnce) {
     expect_own_dq_cover(make_spec(Pattern::Strided, part, 2560, 16, 1, 1, 2));
     expect_own_dq_cover(make_spec(Pattern::Strided, part, 1280, 128, 1, 1, 2));
     expect_own_dq_cover(make_spec(Pattern::Strided, part, 1000, 200, 1, 1, 2));
+    // Fixed: blocks of one, two and three tiles, distinct summary slices.
+    expect_own_dq_cover(make_spec(Pattern::Fixed, part, 640, 128, 32, 2, 4));
+    expect_own_dq_cover(make_spec(Pattern::Fixed, part, 384, 64, 8, 1, 2));
+    expect_own_dq_cover(make_spec(Pattern::Fixed, part, 768, 192, 48, 2, 2));
   }
 }
 
