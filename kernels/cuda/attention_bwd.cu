@@ -453,9 +453,12 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // shortest first, and the next wave's start in that order, longest first,
   // each later by as much as its first query tile lies further up: walking
   // forward, they are at the same query tile throughout and end together,
-  // so the wave after walks back again.  (Halves and split runs: back.)
-  const bool backward_walk = Kind(a.kind) == kFixedSummary &&
-                             (a.halves > 0 || split || blockIdx.x / a.slots % 2 == 0);
+  // so the wave after walks back again.  (Halves: back.  Blocks of one
+  // warpgroup, the split runs of few heads' summary keys among them, walk
+  // forward: a walk in either direction cost the strided launches' loop
+  // registers.)
+  const bool backward_walk = WGS > 1 && Kind(a.kind) == kFixedSummary &&
+                             (a.halves > 0 || blockIdx.x / a.slots % 2 == 0);
   auto tile_of = [&](int t) { return backward_walk ? t_begin + t_end - 1 - t : t; };
   auto load_q = [&](int t) {
     InnerTile it = inner_tile(plan, tile_of(t));
