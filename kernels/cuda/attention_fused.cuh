@@ -33,8 +33,9 @@ struct Pointers {
   float* lse_w;       // forward: written
   float* delta;       // backward: rowsum(d_out * out) [batch, heads, n], by the prologue
   float* lse2;        // backward: lse in base 2, +inf for rows with no key, by the prologue
-  float* dq_acc;      // backward: fp32 dQ / scale [batch, heads, n, d], zeroed by the prologue;
-                      // null where no launch adds to it
+  float* dq_acc;      // backward: fp32 dQ / scale [batch, heads, n, d], zeroed by the prologue
+                      // or stored whole by the fixed blocks (owns_dq); null where no launch
+                      // adds to it
   float* dkv_acc;     // backward, fixed pattern: fp32 dK, dV of the summary cells (see below)
   __half* d_qkv;
 };
