@@ -49,9 +49,9 @@ struct Pointers {
 void launch_forward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
                     cudaStream_t stream);
 // Backward: the prologue (which zeroes dq_acc where zero_dq: some launch
-// adds to it), then launch_backward for each relation, then, unless the last
-// launch wrote the final dQ, the epilogue, which writes d_qkv's Q columns
-// from dq_acc.
+// adds to it and the first does not store it whole), then launch_backward
+// for each relation, then, unless the last launch wrote the final dQ, the
+// epilogue, which writes d_qkv's Q columns from dq_acc.
 void launch_backward_prologue(const Geometry& g, int batch, const Pointers& p, bool zero_dq,
                               cudaStream_t stream);
 void launch_backward(Kind kind, bool accumulate, const Geometry& g, int batch, const Pointers& p,
