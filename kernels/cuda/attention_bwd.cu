@@ -227,7 +227,8 @@ __device__ inline void store_dq_acc(const BwdArgs& a, int b, int h, const Seg& r
     float* dst = a.p.dq_acc + ((int64_t(b) * g.heads + h) * g.n + run_pos(rows, i)) * D;
 #pragma unroll
     for (int j = 0; j < D / 8; ++j)
-      *reinterpret_cast<float2*>(dst + 8 * j + 2 * t4) = make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
+      *reinterpret_cast<float2*>(dst + 8 * j + 2 * t4) =
+          make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
   }
 }
 
@@ -264,10 +265,11 @@ __device__ inline void dscores_t(float (*dp)[4], const uint32_t (*pf)[4], const 
 // relation, so no other block adds to their rows.  From the block's own
 // keys: dS of tile 0, whose dS^T the key-major loop kept in sds, times K.
 // From the keys before them (keys_before: the band's l - 1 positions
-// before, the column's earlier rows, the fixed block's), recomputed query-major after the loop: S = Q K^T, dP = dO V^T,
-// dS = P (dP - delta), dQ += dS K, three products per tile.  The loop's
-// later query tiles then need no dQ (they are later blocks' own), so it
-// runs 4 products per tile and no reductions.  (Done before the loop, with
+// before, the column's earlier rows, the fixed block's), recomputed
+// query-major after the loop: S = Q K^T, dP = dO V^T, dS = P (dP - delta),
+// dQ += dS K, three products per tile.  The loop's later query tiles then
+// need no dQ (they are later blocks' own), so it runs 4 products per tile
+// and no reductions.  (Done before the loop, with
 // the own keys recomputed too, it measured slower: H100, strided n = 65536
 // 1.29 -> 1.44 ms.)  Buffers: the own queries and dO in the loop's buffer
 // 0, the keys and values before alternately in buffer 1 and, once dS K is

@@ -289,10 +289,11 @@ __host__ __device__ inline Plan key_plan(Kind kind, const Geometry& g, int x, in
 
 // The strided and fixed-block launches' key-major plans of one tile (64
 // keys) have inner tile 0 at the keys' own positions (a band's or block's
-// queries start at its first key, a column's at its first row).  For those queries, the keys before
-// them that they attend: the band's l - 1 positions before the tile, from
-// a tile boundary (the relation's mask drops the rest); the column's
-// earlier rows; the fixed pattern's block's positions before the tile.
+// queries start at its first key, a column's at its first row).  For those
+// queries, the keys before them that they attend: the band's l - 1
+// positions before the tile, from a tile boundary (the relation's mask
+// drops the rest); the column's earlier rows; the fixed pattern's block's
+// positions before the tile.
 // With the tile's own keys, that is every key the queries attend in the
 // launch's relation (tests/kernels/test_attention_plan.cu), which lets a
 // block write its queries' dQ whole (attention_bwd.cu).
