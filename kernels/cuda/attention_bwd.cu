@@ -779,6 +779,21 @@ __device__ inline void store_column_dkv(const BwdArgs& a, int b, int h, const Se
   }
 }
 
+// dQ of a short column's query tile `rows` = dS K over its KT key tiles:
+// their dS^T tiles consecutive from ds (just stored by every warp), the
+// keys from sk.
+template <int KT>
+__device__ inline void column_dq(const BwdArgs& a, int b, int h, const Seg& rows,
+                                 const __half* ds, const __half* sk) {
+  float dq[64 / 8][4];
+  fence_smem_for_mma();
+  __syncthreads();
+  mma_atb<64, KT, 64>(dq, ds, sk, 0);
+  mma_wait<0>();
+  fence_acc<64 / 8>(dq);
+  store_dq<64>(a, b, h, rows, dq);
+}
+
 __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdArgs a) {
   extern __shared__ unsigned char smem_raw[];
   constexpr int D = 64, T = kTileElems<64>;
@@ -832,7 +847,7 @@ __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdA
     p[0] = col + g.l * (tk * kTile + row[0]);
     p[1] = col + g.l * (tk * kTile + row[1]);
   };
-  float dk[D / 8][4], dv[D / 8][4], dq[D / 8][4];
+  float dk[D / 8][4], dv[D / 8][4];
   auto zero = [&] {
 #pragma unroll
     for (int j = 0; j < D / 8; ++j)
@@ -858,12 +873,7 @@ __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdA
                       !short_column_tiles_full(part, rows), dk, dv, dsf);
     store_frags(ds01, dsf);
     // dQ of query tile 1 over both key tiles: [dS^T(0, 1); dS^T(1, 1)]^T [K0; K1].
-    fence_smem_for_mma();
-    __syncthreads();
-    mma_atb<D, 2, 64>(dq, ds01, sk, 0);
-    mma_wait<0>();
-    fence_acc<D / 8>(dq);
-    store_dq<D>(a, b, h, warpgroup_rows(all, 1), dq);
+    column_dq<2>(a, b, h, warpgroup_rows(all, 1), ds01, sk);
     __syncthreads();  // every warp is done with ds01
   } else {
     zero();
@@ -874,12 +884,7 @@ __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdA
   column_pair_grads(g, sk, sv, sq, sdo, slse, sdelta, queries, 0, kp, true, dk, dv, dsf);
   store_frags(ds01, dsf);
   store_column_dkv(a, b, h, warpgroup_rows(all, 0), dk, dv);
-  fence_smem_for_mma();
-  __syncthreads();
-  mma_atb<D, 1, 64>(dq, ds01, sk, 0);
-  mma_wait<0>();
-  fence_acc<D / 8>(dq);
-  store_dq<D>(a, b, h, warpgroup_rows(all, 0), dq);
+  column_dq<1>(a, b, h, warpgroup_rows(all, 0), ds01, sk);
 }
 
 void launch_short_columns(const BwdArgs& a, cudaStream_t stream) {
