@@ -890,12 +890,7 @@ __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdA
 void launch_short_columns(const BwdArgs& a, cudaStream_t stream) {
   size_t smem = kShortColumnSmemTiles * kTileElems<64> * sizeof(__half) +
                 4 * kTile * sizeof(float) + kTileAlign;
-  static bool ready = [&] {
-    CUDA_CHECK(cudaFuncSetAttribute(short_column_backward_kernel,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    return true;
-  }();
-  (void)ready;
+  allow_dynamic_smem<short_column_backward_kernel>(smem);
   launch_chained(true, short_column_backward_kernel, dim3(a.g.l * a.pairs), kThreads, smem,
                  stream, a);
 }
@@ -903,12 +898,7 @@ void launch_short_columns(const BwdArgs& a, cudaStream_t stream) {
 template <int D, int WGS>
 void launch_pass(const BwdArgs& a, const ItemOrder& order, int tiles, cudaStream_t stream) {
   size_t smem = backward_smem<D, WGS>();
-  static bool ready = [&] {
-    CUDA_CHECK(cudaFuncSetAttribute(backward_kernel<D, WGS>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    return true;
-  }();
-  (void)ready;
+  allow_dynamic_smem<backward_kernel<D, WGS>>(smem);
   dim3 grid(tiles * a.pairs * a.chunks);
   BwdArgs args = a;
   args.slots = sm_count() * kBwdBlocksPerSm<D, WGS>;

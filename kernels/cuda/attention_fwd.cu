@@ -223,12 +223,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kFwdBlocksPerSm<D, WGS>))
 template <int D, int WGS>
 void launch(const FwdArgs& a, cudaStream_t stream) {
   size_t smem = (WGS + 4) * kTileElems<D> * sizeof(__half) + kTileAlign;
-  static bool ready = [&] {
-    CUDA_CHECK(cudaFuncSetAttribute(forward_kernel<D, WGS>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    return true;
-  }();
-  (void)ready;
+  allow_dynamic_smem<forward_kernel<D, WGS>>(smem);
   dim3 grid(grid_tiles(Kind(a.kind), a.g, WGS * kTile) * a.pairs);
   launch_chained(true, forward_kernel<D, WGS>, grid, WGS * kThreads, smem, stream, a);
 }
@@ -412,12 +407,7 @@ __global__ void __launch_bounds__(kThreads, 4) short_column_forward_kernel(FwdAr
 
 void launch_short_columns(const FwdArgs& a, cudaStream_t stream) {
   size_t smem = 6 * kTileElems<64> * sizeof(__half) + kTileAlign;
-  static bool ready = [&] {
-    CUDA_CHECK(cudaFuncSetAttribute(short_column_forward_kernel,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    return true;
-  }();
-  (void)ready;
+  allow_dynamic_smem<short_column_forward_kernel>(smem);
   launch_chained(true, short_column_forward_kernel, dim3(a.g.l * a.pairs), kThreads, smem, stream,
                  a);
 }
@@ -430,12 +420,7 @@ bool band_window(Kind kind, const Geometry& g) {
 
 void launch_band(const FwdArgs& a, cudaStream_t stream) {
   size_t smem = (2 + 2 * kBandRing + 1) * kTileElems<64> * sizeof(__half) + kTileAlign;
-  static bool ready = [&] {
-    CUDA_CHECK(cudaFuncSetAttribute(band_forward_kernel<64>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    return true;
-  }();
-  (void)ready;
+  allow_dynamic_smem<band_forward_kernel<64>>(smem);
   dim3 grid(tiles_of(tiles_of(a.g.n), kBandWindowTiles) * a.pairs);
   launch_chained(true, band_forward_kernel<64>, grid, kThreads, smem, stream, a);
 }

@@ -42,6 +42,18 @@ __device__ inline void wait_then_allow_next() {
   allow_next_kernel();
 }
 
+// Raises Kernel's limit of dynamic shared memory to smem bytes, once: its
+// launcher calls this before every launch, with the same smem each time.
+template <auto Kernel>
+void allow_dynamic_smem(size_t smem) {
+  static bool ready = [&] {
+    CUDA_CHECK(
+        cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    return true;
+  }();
+  (void)ready;
+}
+
 // kernel<<<grid, block, smem, stream>>>(args...), chained to the previous
 // kernel on the stream where `chained` (the previous stream operation must
 // be a kernel that keeps the rules above, or any kernel if this one waits
