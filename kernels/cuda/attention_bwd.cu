@@ -121,9 +121,7 @@ __global__ void dq_to_half_kernel(Geometry g, int64_t chunks, const float* dq_ac
 template <int D, int WGS>
 constexpr bool kStageDq = D == 64 && WGS == 1;
 template <int D, int WGS>
-constexpr size_t stage_bytes() {
-  return kStageDq<D, WGS> ? size_t(kTile) * D * sizeof(float) : 0;
-}
+constexpr int kStageFloats = kStageDq<D, WGS> ? kTile * D : 0;
 
 // Adds a warpgroup's dQ fragment (columns [col, col + CW) of the tile's
 // rows row[0], row[1]; dq_row(i) is row i's dq_acc row) by float4 atomics:
@@ -275,9 +273,10 @@ __device__ inline void dscores_t(float (*dp)[4], const uint32_t (*pf)[4], const 
 // 0, the keys and values before alternately in buffer 1 and, once dS K is
 // done, sk and sv.
 template <int D, class LoadQ>
-__device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, int h, __half* sq,
-                                   __half* sdo, __half* sk, __half* sv, const __half* sds,
-                                   const float* slse, const float* sdelta, LoadQ load_q) {
+__device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, int h, __half* sqd,
+                                   __half* sk, __half* sv, const __half* sds,
+                                   const float* slse, const float* sdelta, LoadQ load_q,
+                                   int own_buf, bool own_kept) {
   constexpr int T = kTileElems<D>, CW = 64;  // dQ's columns per product
   const Geometry& g = a.g;
   const Seg& own = plan.rows;
@@ -285,15 +284,17 @@ __device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, in
   add_seg(before, keys_before(Kind(a.kind), g, plan));
   const int ntiles = inner_tiles(before);
   const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
-  auto k_tile = [&](int c) { return c % 2 == 0 ? sq + T : sk; };
-  auto v_tile = [&](int c) { return c % 2 == 0 ? sdo + T : sv; };
+  const __half *sq = sqd + 2 * own_buf * T, *sdo = sq + T;  // the own tile's query buffer
+  auto k_tile = [&](int c) { return c % 2 == 0 ? sqd + 2 * T : sk; };  // buffer 1, then sk
+  auto v_tile = [&](int c) { return c % 2 == 0 ? sqd + 3 * T : sv; };
   auto load_kv = [&](int c) {
     load_run_tile<D>(k_tile(c), base + (g.heads + h) * D, g.qkv_width, before.seg[0], c * kTile);
     load_run_tile<D>(v_tile(c), base + (2 * g.heads + h) * D, g.qkv_width, before.seg[0],
                      c * kTile);
   };
   __syncthreads();  // every warp is done with the loop's buffers (and prev_k, prev_v)
-  if (plan.nseg > 0) load_q(0);  // the own queries: Q, dO, lse, delta into buffer 0
+  // The own queries: Q, dO, lse, delta into their buffer (own_kept: still there).
+  if (plan.nseg > 0 && !own_kept) load_q(0);
   if (ntiles > 0) load_kv(0);
   cp_async_commit();
   wait_copies_for_mma<0>();
@@ -313,7 +314,10 @@ __device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, in
   const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
   const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
   const int qpos[2] = {run_pos(own, row[0]), run_pos(own, row[1])};
-  const float lse[2] = {slse[row[0]], slse[row[1]]}, delta[2] = {sdelta[row[0]], sdelta[row[1]]};
+  const float* own_lse = slse + own_buf * kTile;
+  const float* own_delta = sdelta + own_buf * kTile;
+  const float lse[2] = {own_lse[row[0]], own_lse[row[1]]};
+  const float delta[2] = {own_delta[row[0]], own_delta[row[1]]};
   const FullTiles full = full_tiles(before, g, run_pos(own, 0), run_pos(own, own.count - 1), false);
   for (int c = 0; c < ntiles; ++c) {
     if (c > 0) {
@@ -366,13 +370,18 @@ template <int WGS>
 constexpr int kQueryBufs = kOneBarrier<WGS> ? 3 : 2;
 template <int WGS>
 constexpr int kDsBufs = kOneBarrier<WGS> ? 2 : 1;
+// Blocks that own their dQ add none, so the staging tile serves them as a
+// third query buffer, which keeps their own query tile for own_dq_pass:
+// lse and delta have room for three.
+template <int D, int WGS>
+constexpr int kStatBufs = kStageDq<D, WGS> ? 3 : kQueryBufs<WGS>;
 // The kernel's shared memory, as it carves it (backward_kernel's start).
 template <int D, int WGS>
 constexpr size_t backward_smem() {
   constexpr int q = kQueryBufs<WGS>;
   return ((2 * WGS + 2 * q) * kTileElems<D> + kDsBufs<WGS> * WGS * kTileElems<64>) *
              sizeof(__half) +
-         2 * q * kTile * sizeof(float) + stage_bytes<D, WGS>() + kTileAlign;
+         (kStageFloats<D, WGS> + 2 * kStatBufs<D, WGS> * kTile) * sizeof(float) + kTileAlign;
 }
 
 // WGS warpgroups, each owning 64 keys; they share the query tiles.
@@ -387,12 +396,11 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   __half* sk = reinterpret_cast<__half*>(aligned_smem(smem_raw));  // WGS tiles
   __half* sv = sk + WGS * T;    // WGS tiles
   constexpr int QB = kQueryBufs<WGS>, DSB = kDsBufs<WGS>;
-  __half* sq = sv + WGS * T;    // QB buffers
-  __half* sdo = sq + QB * T;    // QB buffers
-  __half* sds = sdo + QB * T;   // DSB buffers of dS^T [64 WGS keys][64 queries]
-  float* slse = reinterpret_cast<float*>(sds + DSB * WGS * kTileElems<64>);  // QB buffers
-  float* sdelta = slse + QB * kTile;                                         // QB buffers
-  float* sstage = sdelta + QB * kTile;  // dQ rows, [64][D]
+  __half* sds = sv + WGS * T;   // DSB buffers of dS^T [64 WGS keys][64 queries]
+  __half* sqd = sds + DSB * WGS * kTileElems<64>;  // QB query buffers: a Q tile, a dO tile
+  float* sstage = reinterpret_cast<float*>(sqd + 2 * QB * T);  // [64][D] dQ
+  float* slse = sstage + kStageFloats<D, WGS>;       // kStatBufs buffers
+  float* sdelta = slse + kStatBufs<D, WGS> * kTile;  // kStatBufs buffers
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr bool bulk_dq = kStageDq<D, WGS>;
 #else
@@ -462,12 +470,20 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   const bool backward_walk = WGS > 1 && Kind(a.kind) == kFixedSummary &&
                              (a.halves > 0 || blockIdx.x / a.slots % 2 == 0);
   auto tile_of = [&](int t) { return backward_walk ? t_begin + t_end - 1 - t : t; };
+  // One-warpgroup blocks that own their dQ (d = 64) load their own query
+  // tile (tile 0) into a third buffer, the staging tile's room, where it
+  // stays for own_dq_pass, which then reloads nothing but the keys before.
+  const bool keep_own = kStageDq<D, WGS> && own_dq;
+  static_assert(!kStageDq<D, WGS> || kStageFloats<D, WGS> == T, "staging tile = a query buffer");
+  auto q_buf = [&](int buf) { return sqd + 2 * buf * T; };  // buffer 2: the staging tile
+  auto do_buf = [&](int buf) { return sqd + 2 * buf * T + T; };
+  auto buf_of = [&](int t) { return keep_own && t == 0 ? 2 : t % QB; };
   auto load_q = [&](int t) {
     InnerTile it = inner_tile(plan, tile_of(t));
     const Seg s = pick(plan, it.seg);
-    int buf = t % QB;
-    if (wg == 0) load_run_tile<D>(sq + buf * T, base + h * D, g.qkv_width, s, it.e0);
-    if (wg == WGS - 1) load_run_tile<D>(sdo + buf * T, a.p.d_out + orow, g.out_width, s, it.e0);
+    int buf = buf_of(t);
+    if (wg == 0) load_run_tile<D>(q_buf(buf), base + h * D, g.qkv_width, s, it.e0);
+    if (wg == WGS - 1) load_run_tile<D>(do_buf(buf), a.p.d_out + orow, g.out_width, s, it.e0);
     int e = threadIdx.x % kThreads;
     if (e < kTile) {
       bool ok = e < s.count - it.e0;
@@ -483,8 +499,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // and dO buffers that the last tile leaves free, while it computes; with
   // more (two tiles each), after the loop, into the query and dO buffers
   // (six tiles).
-  __half* prev_k = WGS == 1 ? sq + (t_end % 2) * T : sq + 2 * wg * T;
-  __half* prev_v = WGS == 1 ? sdo + (t_end % 2) * T : prev_k + T;
+  __half* prev_k = q_buf(WGS == 1 ? t_end % 2 : wg);
+  __half* prev_v = prev_k + T;
   auto load_prev = [&] {
     wait_then_allow_next();
     if (!reads_prev) return;
@@ -531,9 +547,9 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
       // Query tile t; every warp is done with tile t - 1 and its sds.
       wait_copies_for_mma<0>();
     }
-    const int buf = t % QB;
-    const __half* q_tile = sq + buf * T;
-    const __half* do_tile = sdo + buf * T;
+    const int buf = buf_of(t);
+    const __half* q_tile = q_buf(buf);
+    const __half* do_tile = do_buf(buf);
 
     // S^T and dP^T = V dO^T on the tensor cores together; then, while dV and
     // dK accumulate there, the warps compute dS^T and store it for dQ.
@@ -679,7 +695,10 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
       }
     }
   }
-  if (own_dq) own_dq_pass<D>(a, plan, b, h, sq, sdo, sk, sv, sds, slse, sdelta, load_q);
+  // The own tile is still in its buffer where no later tile or prev_k took it.
+  const bool own_kept = keep_own || t_end <= 1;
+  if (own_dq)
+    own_dq_pass<D>(a, plan, b, h, sqd, sk, sv, sds, slse, sdelta, load_q, buf_of(0), own_kept);
 }
 
 // d_qkv's K and V columns of every summary cell += dkv_acc, one thread per
