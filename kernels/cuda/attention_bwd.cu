@@ -269,9 +269,10 @@ __device__ inline void dscores_t(float (*dp)[4], const uint32_t (*pf)[4], const 
 // need no dQ (they are later blocks' own), so it runs 4 products per tile
 // and no reductions.  (Done before the loop, with
 // the own keys recomputed too, it measured slower: H100, strided n = 65536
-// 1.29 -> 1.44 ms.)  Buffers: the own queries and dO in the loop's buffer
-// 0, the keys and values before alternately in buffer 1 and, once dS K is
-// done, sk and sv.
+// 1.29 -> 1.44 ms.)  Buffers: the own queries and dO in query buffer
+// own_buf (still there where own_kept: the staging tile's room, which
+// keeps them since 66edcf2; else reloaded), the keys and values before
+// alternately in buffer 1 and, once dS K is done, sk and sv.
 template <int D, class LoadQ>
 __device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, int h, __half* sqd,
                                    __half* sk, __half* sv, const __half* sds,
