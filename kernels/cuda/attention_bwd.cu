@@ -257,6 +257,20 @@ __device__ inline void dscores_t(float (*dp)[4], const uint32_t (*pf)[4], const 
     }
 }
 
+// backward_kernel's query buffers, which its loop and own_dq_pass both
+// address: buffer i holds a Q tile and then its dO tile, and its rows' lse
+// and delta (kTile floats each).
+template <int D>
+struct QueryBufs {
+  __half* sqd;
+  float* slse;
+  float* sdelta;
+  __device__ __half* q(int i) const { return sqd + 2 * i * kTileElems<D>; }
+  __device__ __half* dout(int i) const { return q(i) + kTileElems<D>; }
+  __device__ float* lse(int i) const { return slse + i * kTile; }
+  __device__ float* delta(int i) const { return sdelta + i * kTile; }
+};
+
 // The strided launches' and the fixed blocks' dQ without atomics
 // (owns_dq): a block's keys and its inner tile 0 of queries are the same 64
 // positions, and the block computes those queries' whole dQ of the launch's
@@ -272,22 +286,22 @@ __device__ inline void dscores_t(float (*dp)[4], const uint32_t (*pf)[4], const 
 // 1.29 -> 1.44 ms.)  Buffers: the own queries and dO in query buffer
 // own_buf (still there where own_kept: the staging tile's room, which
 // keeps them since 66edcf2; else reloaded), the keys and values before
-// alternately in buffer 1 and, once dS K is done, sk and sv.
+// alternately in buffer 1 (its Q and dO rooms) and, once dS K is done, sk
+// and sv.
 template <int D, class LoadQ>
-__device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, int h, __half* sqd,
-                                   __half* sk, __half* sv, const __half* sds,
-                                   const float* slse, const float* sdelta, LoadQ load_q,
-                                   int own_buf, bool own_kept) {
-  constexpr int T = kTileElems<D>, CW = 64;  // dQ's columns per product
+__device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, int h,
+                                   const QueryBufs<D>& qb, __half* sk, __half* sv,
+                                   const __half* sds, LoadQ load_q, int own_buf, bool own_kept) {
+  constexpr int CW = 64;  // dQ's columns per product
   const Geometry& g = a.g;
   const Seg& own = plan.rows;
   Plan before;
   add_seg(before, keys_before(Kind(a.kind), g, plan));
   const int ntiles = inner_tiles(before);
   const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
-  const __half *sq = sqd + 2 * own_buf * T, *sdo = sq + T;  // the own tile's query buffer
-  auto k_tile = [&](int c) { return c % 2 == 0 ? sqd + 2 * T : sk; };  // buffer 1, then sk
-  auto v_tile = [&](int c) { return c % 2 == 0 ? sqd + 3 * T : sv; };
+  const __half *sq = qb.q(own_buf), *sdo = qb.dout(own_buf);
+  auto k_tile = [&](int c) { return c % 2 == 0 ? qb.q(1) : sk; };
+  auto v_tile = [&](int c) { return c % 2 == 0 ? qb.dout(1) : sv; };
   auto load_kv = [&](int c) {
     load_run_tile<D>(k_tile(c), base + (g.heads + h) * D, g.qkv_width, before.seg[0], c * kTile);
     load_run_tile<D>(v_tile(c), base + (2 * g.heads + h) * D, g.qkv_width, before.seg[0],
@@ -315,8 +329,8 @@ __device__ inline void own_dq_pass(const BwdArgs& a, const Plan& plan, int b, in
   const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
   const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
   const int qpos[2] = {run_pos(own, row[0]), run_pos(own, row[1])};
-  const float* own_lse = slse + own_buf * kTile;
-  const float* own_delta = sdelta + own_buf * kTile;
+  const float* own_lse = qb.lse(own_buf);
+  const float* own_delta = qb.delta(own_buf);
   const float lse[2] = {own_lse[row[0]], own_lse[row[1]]};
   const float delta[2] = {own_delta[row[0]], own_delta[row[1]]};
   const FullTiles full = full_tiles(before, g, run_pos(own, 0), run_pos(own, own.count - 1), false);
@@ -402,6 +416,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   float* sstage = reinterpret_cast<float*>(sqd + 2 * QB * T);  // [64][D] dQ
   float* slse = sstage + kStageFloats<D, WGS>;       // kStatBufs buffers
   float* sdelta = slse + kStatBufs<D, WGS> * kTile;  // kStatBufs buffers
+  const QueryBufs<D> qb = {sqd, slse, sdelta};
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr bool bulk_dq = kStageDq<D, WGS>;
 #else
@@ -476,21 +491,19 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // stays for own_dq_pass, which then reloads nothing but the keys before.
   const bool keep_own = kStageDq<D, WGS> && own_dq;
   static_assert(!kStageDq<D, WGS> || kStageFloats<D, WGS> == T, "staging tile = a query buffer");
-  auto q_buf = [&](int buf) { return sqd + 2 * buf * T; };  // buffer 2: the staging tile
-  auto do_buf = [&](int buf) { return sqd + 2 * buf * T + T; };
-  auto buf_of = [&](int t) { return keep_own && t == 0 ? 2 : t % QB; };
+  auto buf_of = [&](int t) { return keep_own && t == 0 ? 2 : t % QB; };  // 2: the staging tile
   auto load_q = [&](int t) {
     InnerTile it = inner_tile(plan, tile_of(t));
     const Seg s = pick(plan, it.seg);
     int buf = buf_of(t);
-    if (wg == 0) load_run_tile<D>(q_buf(buf), base + h * D, g.qkv_width, s, it.e0);
-    if (wg == WGS - 1) load_run_tile<D>(do_buf(buf), a.p.d_out + orow, g.out_width, s, it.e0);
+    if (wg == 0) load_run_tile<D>(qb.q(buf), base + h * D, g.qkv_width, s, it.e0);
+    if (wg == WGS - 1) load_run_tile<D>(qb.dout(buf), a.p.d_out + orow, g.out_width, s, it.e0);
     int e = threadIdx.x % kThreads;
     if (e < kTile) {
       bool ok = e < s.count - it.e0;
       int pos = ok ? run_pos(s, it.e0 + e) : 0;  // queries: a run
-      if (wg == 0) cp_async4(slse + buf * kTile + e, a.p.lse2 + stat + pos, ok);
-      if (wg == WGS - 1) cp_async4(sdelta + buf * kTile + e, a.p.delta + stat + pos, ok);
+      if (wg == 0) cp_async4(qb.lse(buf) + e, a.p.lse2 + stat + pos, ok);
+      if (wg == WGS - 1) cp_async4(qb.delta(buf) + e, a.p.delta + stat + pos, ok);
     }
   };
   // A launch that adds to an earlier one reads that one's dK and dV of its
@@ -500,7 +513,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // and dO buffers that the last tile leaves free, while it computes; with
   // more (two tiles each), after the loop, into the query and dO buffers
   // (six tiles).
-  __half* prev_k = q_buf(WGS == 1 ? t_end % 2 : wg);
+  __half* prev_k = qb.q(WGS == 1 ? t_end % 2 : wg);
   __half* prev_v = prev_k + T;
   auto load_prev = [&] {
     wait_then_allow_next();
@@ -549,8 +562,8 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
       wait_copies_for_mma<0>();
     }
     const int buf = buf_of(t);
-    const __half* q_tile = q_buf(buf);
-    const __half* do_tile = do_buf(buf);
+    const __half* q_tile = qb.q(buf);
+    const __half* do_tile = qb.dout(buf);
 
     // S^T and dP^T = V dO^T on the tensor cores together; then, while dV and
     // dK accumulate there, the warps compute dS^T and store it for dQ.
@@ -569,13 +582,13 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
     mma_wait<1>();  // S^T
     fence_acc<kTile / 8>(s);
     if (needs_mask(full, tile_of(t))) apply_mask(s, seg, g, it.e0, kpos, true);
-    probs_t(s, slse + buf * kTile, g.scale_log2);  // P^T
+    probs_t(s, qb.lse(buf), g.scale_log2);  // P^T
     uint32_t pf[kTile / 16][4];  // P^T in fp16
     pack_a(pf, s);
     mma_pb<D>(dv, pf, do_tile);
     mma_wait<1>();  // dP^T
     fence_acc<kTile / 8>(dp);
-    dscores_t(dp, pf, sdelta + buf * kTile);  // dS^T
+    dscores_t(dp, pf, qb.delta(buf));  // dS^T
     uint32_t dsf[kTile / 16][4];  // dS^T in fp16
     pack_a(dsf, dp);
     mma_pb<D>(dk, dsf, q_tile);
@@ -699,7 +712,7 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
   // The own tile is still in its buffer where no later tile or prev_k took it.
   const bool own_kept = keep_own || t_end <= 1;
   if (own_dq)
-    own_dq_pass<D>(a, plan, b, h, sqd, sk, sv, sds, slse, sdelta, load_q, buf_of(0), own_kept);
+    own_dq_pass<D>(a, plan, b, h, qb, sk, sv, sds, load_q, buf_of(0), own_kept);
 }
 
 // d_qkv's K and V columns of every summary cell += dkv_acc, one thread per
