@@ -257,6 +257,34 @@ __device__ inline void dscores_t(float (*dp)[4], const uint32_t (*pf)[4], const 
     }
 }
 
+// Row r (0: the lane's row lane / 4 of its warp's 16, 1: 8 rows later) of
+// a warpgroup's dK (times scale) and dV fragments, as fp16 into the K and V
+// columns of head h in dst_row, a row of d_qkv: plus prev[0 or 1][j] (the
+// earlier launch's dK or dV) where prev is given, added atomically where
+// `atomic` (the halves of a key tile).
+template <int D>
+__device__ inline void store_dkv_row(__half* dst_row, const Geometry& g, int h, int r, float scale,
+                                     const float (*dk)[4], const float (*dv)[4],
+                                     const float2 (*prev)[D / 8], bool atomic) {
+  const int t4 = threadIdx.x % 4;
+#pragma unroll
+  for (int which = 0; which < 2; ++which) {
+    __half* dst0 = dst_row + ((1 + which) * g.heads + h) * D;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      __half2* dst = reinterpret_cast<__half2*>(dst0 + 8 * j + 2 * t4);
+      float2 v = which == 0 ? make_float2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale)
+                            : make_float2(dv[j][2 * r], dv[j][2 * r + 1]);
+      if (atomic)
+        atomicAdd(dst, __floats2half2_rn(v.x, v.y));
+      else if (prev)
+        *dst = __floats2half2_rn(v.x + prev[which][j].x, v.y + prev[which][j].y);
+      else
+        *dst = __floats2half2_rn(v.x, v.y);
+    }
+  }
+}
+
 // backward_kernel's query buffers, which its loop and own_dq_pass both
 // address: buffer i holds a Q tile and then its dO tile, and its rows' lse
 // and delta (kTile floats each).
@@ -689,25 +717,11 @@ __global__ void __launch_bounds__(WGS * kThreads, (kBwdBlocksPerSm<D, WGS>))
         prev[which][j] =
             reads_prev ? __half22float2(*reinterpret_cast<const __half2*>(p)) : make_float2(0, 0);
       }
-    __half* dst_row = a.p.d_qkv + (int64_t(b) * g.n + kpos[r]) * g.qkv_width;
-#pragma unroll
-    for (int which = 0; which < 2; ++which) {
-      __half* dst0 = dst_row + ((1 + which) * g.heads + h) * D;
-#pragma unroll
-      for (int j = 0; j < D / 8; ++j) {
-        __half2* dst = reinterpret_cast<__half2*>(dst0 + 8 * j + 2 * t4);
-        float2 v = which == 0 ? make_float2(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale)
-                              : make_float2(dv[j][2 * r], dv[j][2 * r + 1]);
-        // Both halves of a key tile add to the earlier launch's rows, which
-        // load_prev waited for (fp16 atomics: one rounding more than one
-        // sum, and the two in either order).
-        if (WGS == 3 && half > 0) {
-          atomicAdd(dst, __floats2half2_rn(v.x, v.y));
-          continue;
-        }
-        *dst = __floats2half2_rn(v.x + prev[which][j].x, v.y + prev[which][j].y);
-      }
-    }
+    // Both halves of a key tile add to the earlier launch's rows, which
+    // load_prev waited for (fp16 atomics: one rounding more than one sum,
+    // and the two in either order).
+    store_dkv_row<D>(a.p.d_qkv + (int64_t(b) * g.n + kpos[r]) * g.qkv_width, g, h, r, scale, dk,
+                     dv, prev, WGS == 3 && half > 0);
   }
   // The own tile is still in its buffer where no later tile or prev_k took it.
   const bool own_kept = keep_own || t_end <= 1;
@@ -795,20 +809,14 @@ __device__ inline void column_pair_grads(const Geometry& g, const __half* k_tile
 __device__ inline void store_column_dkv(const BwdArgs& a, int b, int h, const Seg& keys,
                                         const float (*dk)[4], const float (*dv)[4]) {
   const Geometry& g = a.g;
-  const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32, t4 = lane % 4;
+  const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
   const float scale = g.scale_log2 * float(M_LN2);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = warp * 16 + lane / 4 + 8 * r;
     if (row >= keys.count) continue;
-    __half* dst = a.p.d_qkv + (int64_t(b) * g.n + run_pos(keys, row)) * g.qkv_width + h * 64;
-#pragma unroll
-    for (int j = 0; j < 64 / 8; ++j) {
-      *reinterpret_cast<__half2*>(dst + g.heads * 64 + 8 * j + 2 * t4) =
-          __floats2half2_rn(dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale);
-      *reinterpret_cast<__half2*>(dst + 2 * g.heads * 64 + 8 * j + 2 * t4) =
-          __floats2half2_rn(dv[j][2 * r], dv[j][2 * r + 1]);
-    }
+    store_dkv_row<64>(a.p.d_qkv + (int64_t(b) * g.n + run_pos(keys, row)) * g.qkv_width, g, h, r,
+                      scale, dk, dv, nullptr, false);
   }
 }
 
