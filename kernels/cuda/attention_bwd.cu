@@ -852,7 +852,7 @@ __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdA
   wait_then_allow_next();  // reads the prologue's lse2 and delta
   // The column's queries (no pair allowed for a head without the column part).
   const Seg queries = run(col, g.l, part != 1 ? rows : 0, part == 0 ? kLT : kLE);
-  const Seg all = run(col, g.l, rows, kLE);  // the column's rows, for the loads
+  const Seg all = run(col, g.l, rows, kLE);  // the column's rows
   const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
   const __half* d_out = a.p.d_out + int64_t(b) * g.n * g.out_width + h * D;
   const int64_t stat = (int64_t(b) * g.heads + h) * g.n;
@@ -885,8 +885,8 @@ __global__ void __launch_bounds__(kThreads, 3) short_column_backward_kernel(BwdA
   const int warp = threadIdx.x % kThreads / 32, lane = threadIdx.x % 32;
   const int row[2] = {warp * 16 + lane / 4, warp * 16 + lane / 4 + 8};
   auto kpos = [&](int tk, int* p) {
-    p[0] = col + g.l * (tk * kTile + row[0]);
-    p[1] = col + g.l * (tk * kTile + row[1]);
+    p[0] = run_pos(all, tk * kTile + row[0]);
+    p[1] = run_pos(all, tk * kTile + row[1]);
   };
   float dk[D / 8][4], dv[D / 8][4];
   auto zero = [&] {

@@ -358,7 +358,7 @@ __global__ void __launch_bounds__(kThreads, 4) short_column_forward_kernel(FwdAr
   wait_then_allow_next();
   // The column's keys (none for a head without the column part).
   const Seg keys = run(col, g.l, part != 1 ? rows : 0, part == 0 ? kLT : kLE);
-  const Seg all = run(col, g.l, rows, kLE);  // the column's rows, for the loads
+  const Seg all = run(col, g.l, rows, kLE);  // the column's rows
   const __half* base = a.p.qkv + int64_t(b) * g.n * g.qkv_width;
   auto load = [&](__half* dst, int which, int t) {  // which: 0 Q, 1 K, 2 V
     load_run_tile<D>(dst + t * T, base + (which * g.heads + h) * D, g.qkv_width, all, t * kTile);
@@ -383,7 +383,7 @@ __global__ void __launch_bounds__(kThreads, 4) short_column_forward_kernel(FwdAr
   };
   // Query tile tq against key tile tk (both in shared memory).
   auto step = [&](int tq, int tk, bool masked) {
-    const int qpos[2] = {col + g.l * (tq * kTile + row[0]), col + g.l * (tq * kTile + row[1])};
+    const int qpos[2] = {run_pos(all, tq * kTile + row[0]), run_pos(all, tq * kTile + row[1])};
     float s[kTile / 8][4];
     mma_abt<D>(s, sq + tq * T, sk + tk * T);
     mma_wait<0>();
