@@ -1,18 +1,24 @@
 // Speed of the CUDA attention kernels: forward and forward+backward time
-// (CUDA events, warm-up, median), useful TFLOP/s (4 nnz d per head forward,
+// (CUDA events; as the PyTorch peer times, 5 warm-up runs, then the median
+// of 20), useful TFLOP/s (4 nnz d per head forward,
 // 2.5 times that backward, docs/attention-patterns.md), the fewest bytes each
 // pass must move and the bandwidth that implies.
 //
 //   st-bench-attention [--json attention_bench.json] [--quick] [--only PATTERN:N:D]
+//                      [--warm-ms MS]
 //
 // Cases: n in {4096, 16384, 65536}, 8 heads of 64 and of 128, batch 1, merged
 // dense causal, fixed (l = 128, c = 32) and strided (l = 128); strided also
 // at n = 262144 and 1048576.  --quick keeps n <= 16384; --only runs one case
-// (e.g. strided:16384:64, for a profiler).
+// (e.g. strided:16384:64, for a profiler).  --warm-ms runs each case for at
+// least MS ms before timing it: under sustained load, as in training, the
+// GPU settles at its power cap and lower clocks (H100: dense n = 16384 about
+// 7% slower after 200 ms than after 5 runs).
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -67,7 +73,7 @@ struct Result {
 };
 
 template <class F>
-double median_ms(F&& f, cudaStream_t stream) {
+double median_ms(F&& f, cudaStream_t stream, double warm_ms) {
   cudaEvent_t a, b;
   CUDA_CHECK(cudaEventCreate(&a));
   CUDA_CHECK(cudaEventCreate(&b));
@@ -80,18 +86,17 @@ double median_ms(F&& f, cudaStream_t stream) {
     CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
     return double(ms);
   };
-  double first = once();  // warm-up (and a guess of the time)
-  once();
-  int iters = int(std::clamp(400.0 / std::max(first, 1e-3), 3.0, 20.0));
+  double warm = 0;
+  for (int runs = 0; runs < 5 || warm < warm_ms; ++runs) warm += once();
   std::vector<double> ts;
-  for (int i = 0; i < iters; ++i) ts.push_back(once());
+  for (int i = 0; i < 20; ++i) ts.push_back(once());
   std::sort(ts.begin(), ts.end());
   CUDA_CHECK(cudaEventDestroy(a));
   CUDA_CHECK(cudaEventDestroy(b));
   return ts[ts.size() / 2];
 }
 
-Result run_case(Pattern p, int64_t n, int64_t d, cudaStream_t stream) {
+Result run_case(Pattern p, int64_t n, int64_t d, cudaStream_t stream, double warm_ms) {
   AttentionSpec s;
   s.pattern = p, s.n = n, s.stride = 128, s.summary = 32, s.heads = 8;
   s.head_dim_qk = s.head_dim_v = d;
@@ -113,8 +118,8 @@ Result run_case(Pattern p, int64_t n, int64_t d, cudaStream_t stream) {
   Result r;
   r.pattern = pattern_name(p), r.n = n, r.d = d;
   r.nnz = merged_nnz(s);
-  r.fwd_ms = median_ms(fwd, stream);
-  r.fb_ms = median_ms([&] { fwd(), bwd(); }, stream);
+  r.fwd_ms = median_ms(fwd, stream, warm_ms);
+  r.fb_ms = median_ms([&] { fwd(), bwd(); }, stream, warm_ms);
   double flops = 4.0 * r.nnz * double(d) * double(s.heads * s.batch);
   r.fwd_tflops = flops / (r.fwd_ms * 1e9);
   r.fb_tflops = 3.5 * flops / (r.fb_ms * 1e9);
@@ -131,6 +136,7 @@ Result run_case(Pattern p, int64_t n, int64_t d, cudaStream_t stream) {
 int main(int argc, char** argv) {
   std::string json = "attention_bench.json", only;
   bool quick = false;
+  double warm_ms = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
       json = argv[++i];
@@ -138,9 +144,16 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
       only = argv[++i];
+    } else if (!std::strcmp(argv[i], "--warm-ms") && i + 1 < argc) {
+      char* end = nullptr;
+      warm_ms = std::strtod(argv[++i], &end);
+      if (*end != '\0' || !(warm_ms >= 0 && warm_ms <= 60000)) {
+        std::fprintf(stderr, "st-bench-attention: --warm-ms wants milliseconds, 0 to 60000\n");
+        return 2;
+      }
     } else {
-      std::fprintf(stderr,
-                   "usage: st-bench-attention [--json FILE] [--quick] [--only PATTERN:N:D]\n");
+      std::fprintf(stderr, "usage: st-bench-attention [--json FILE] [--quick] [--only PATTERN:N:D] "
+                           "[--warm-ms MS]\n");
       return 2;
     }
   }
@@ -165,18 +178,19 @@ int main(int argc, char** argv) {
                                                         : Pattern::Strided;
       ST_CHECK(!std::strcmp(only_pattern, pattern_name(p)),
                std::string("--only: unknown pattern ") + only_pattern);
-      results.push_back(run_case(p, only_n, only_d, stream));
+      results.push_back(run_case(p, only_n, only_d, stream, warm_ms));
     }
     for (int64_t d : {64, 128})
       for (int64_t n : {4096, 16384, 65536}) {
         if ((quick && n > 16384) || !only.empty()) continue;
         for (Pattern p : {Pattern::Dense, Pattern::Fixed, Pattern::Strided})
-          results.push_back(run_case(p, n, d, stream));
+          results.push_back(run_case(p, n, d, stream, warm_ms));
       }
     if (!quick && only.empty())
       for (int64_t n : {262144, 1048576})
         for (int64_t d : {64, 128})
-          if (n < 1048576 || d == 64) results.push_back(run_case(Pattern::Strided, n, d, stream));
+          if (n < 1048576 || d == 64)
+            results.push_back(run_case(Pattern::Strided, n, d, stream, warm_ms));
     CUDA_CHECK(cudaStreamDestroy(stream));
 
     std::printf("%s, 8 heads, batch 1, fp16, merged; l = 128, c = 32\n", prop.name);
