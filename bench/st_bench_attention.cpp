@@ -1,8 +1,8 @@
 // Speed of the CUDA attention kernels: forward and forward+backward time
 // (CUDA events; as the PyTorch peer times, 5 warm-up runs, then the median
-// of 20), useful TFLOP/s (4 nnz d per head forward,
-// 2.5 times that backward, docs/attention-patterns.md), the fewest bytes each
-// pass must move and the bandwidth that implies.
+// of 20), useful TFLOP/s (4 nnz d per head forward, 2.5 times that
+// backward, docs/attention-patterns.md), the fewest bytes each pass must
+// move and the bandwidth that implies.
 //
 //   st-bench-attention [--json attention_bench.json] [--quick] [--only PATTERN:N:D]
 //                      [--warm-ms MS]
@@ -12,8 +12,8 @@
 // at n = 262144 and 1048576.  --quick keeps n <= 16384; --only runs one case
 // (e.g. strided:16384:64, for a profiler).  --warm-ms runs each case for at
 // least MS ms before timing it: under sustained load, as in training, the
-// GPU settles at its power cap and lower clocks (H100: dense n = 16384 about
-// 7% slower after 200 ms than after 5 runs).
+// GPU settles at its power cap and lower clocks (H100, two calls on two
+// hosts: dense n = 16384 5-8% slower after 200 ms than after 5 runs).
 #include <cuda_runtime.h>
 
 #include <algorithm>
