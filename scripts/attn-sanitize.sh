@@ -9,7 +9,7 @@
 # says 0 errors (memcheck) or 0 hazards (racecheck); a tool that ends
 # early or prints no summary is a failure, not a pass.
 # Why the tests and not st-bench-attention: under racecheck the benchmark
-# (about 50 passes a case) grew to 130 GB of host memory and the kernel's
+# (about 50 passes a case) grew to 130 GB of host memory and Linux's
 # OOM killer ended it (H100 host, 2026-12-07), with no hazard reported.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
